@@ -1,0 +1,7 @@
+"""CLI commands: gaps."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

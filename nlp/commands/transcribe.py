@@ -1,0 +1,7 @@
+"""CLI commands: transcribe."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

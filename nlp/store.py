@@ -1,0 +1,345 @@
+"""The store: one folder holding an SQLite database and every call as a JSON file.
+
+Layout of `DIR`:
+  callbridge.db               SQLite (WAL): calls, turns, metadata, processing state, errors,
+                              statements, vector cache, themes, script adherence
+  transcripts/<call_id>.json  each call in the call format (written atomically)
+
+Writes happen in transactions, and a call's JSON is renamed into place before its rows are
+committed: a run killed at any point leaves either the old state or the new one, never half.
+The schema carries a version (`PRAGMA user_version`); `MIGRATIONS` is append-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .callio import atomic_write_text, call_from_dict
+from .errors import StoreError
+from .types import Call, Statement, Turn
+
+DEFAULT_STORE = "./callbridge-data"
+
+# Each entry upgrades the schema by one version. Never edit a released entry: append a new one.
+MIGRATIONS: list[str] = [
+    # v1
+    """
+    CREATE TABLE calls (
+        call_id        TEXT PRIMARY KEY,
+        source_path    TEXT,
+        audio_sha256   TEXT,
+        settings_hash  TEXT,
+        status         TEXT NOT NULL,          -- transcribed | imported
+        language       TEXT,
+        duration       REAL,
+        metadata_json  TEXT NOT NULL DEFAULT '{}',
+        source_json    TEXT NOT NULL DEFAULT '{}', -- role decision, model, channels...
+        created_at     REAL NOT NULL,
+        updated_at     REAL NOT NULL
+    );
+    CREATE TABLE turns (
+        call_id  TEXT NOT NULL REFERENCES calls(call_id) ON DELETE CASCADE,
+        idx      INTEGER NOT NULL,
+        speaker  TEXT NOT NULL,
+        start    REAL,
+        "end"    REAL,
+        text     TEXT NOT NULL,
+        words_json TEXT,
+        PRIMARY KEY (call_id, idx)
+    );
+    CREATE TABLE errors (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        call_id     TEXT,
+        source_path TEXT,
+        stage       TEXT NOT NULL,
+        message     TEXT NOT NULL,
+        created_at  REAL NOT NULL
+    );
+    CREATE INDEX errors_call ON errors(call_id);
+    CREATE TABLE statements (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        call_id     TEXT NOT NULL REFERENCES calls(call_id) ON DELETE CASCADE,
+        turn        INTEGER NOT NULL,
+        kind        TEXT NOT NULL,
+        text        TEXT NOT NULL,
+        confidence  REAL,
+        language    TEXT,
+        start       REAL,
+        char_start  INTEGER
+    );
+    CREATE INDEX statements_call ON statements(call_id);
+    CREATE INDEX statements_kind ON statements(kind);
+    CREATE TABLE vectors (
+        text_hash TEXT NOT NULL,
+        model     TEXT NOT NULL,
+        dim       INTEGER NOT NULL,
+        vector    BLOB NOT NULL,
+        PRIMARY KEY (text_hash, model)
+    );
+    CREATE TABLE themes (
+        kind        TEXT NOT NULL,
+        theme_id    TEXT NOT NULL,
+        label       TEXT NOT NULL,
+        n_statements INTEGER NOT NULL,
+        n_calls     INTEGER NOT NULL,
+        share_calls REAL NOT NULL,
+        emerging    INTEGER NOT NULL DEFAULT 0,
+        info_json   TEXT NOT NULL DEFAULT '{}',  -- quotes, top terms, labels per language
+        PRIMARY KEY (kind, theme_id)
+    );
+    CREATE TABLE statement_themes (
+        statement_id INTEGER PRIMARY KEY REFERENCES statements(id) ON DELETE CASCADE,
+        kind         TEXT NOT NULL,
+        theme_id     TEXT NOT NULL,
+        outlier      INTEGER NOT NULL DEFAULT 0,
+        score        REAL
+    );
+    CREATE TABLE script_steps (
+        step_id  TEXT PRIMARY KEY,
+        position INTEGER NOT NULL,
+        title    TEXT NOT NULL,
+        examples_json TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE TABLE adherence (
+        call_id  TEXT NOT NULL REFERENCES calls(call_id) ON DELETE CASCADE,
+        step_id  TEXT NOT NULL,
+        present  INTEGER NOT NULL,
+        score    REAL NOT NULL,
+        evidence TEXT,
+        turn     INTEGER,
+        start    REAL,
+        PRIMARY KEY (call_id, step_id)
+    );
+    CREATE TABLE kv (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+class Store:
+    """A callbridge workspace folder. Use as a context manager or call `close()`."""
+
+    def __init__(self, path: str | Path = DEFAULT_STORE, create: bool = True):
+        self.path = Path(path)
+        if not self.path.exists():
+            if not create:
+                raise StoreError("no store here", path=str(self.path),
+                                 hint="run `callbridge transcribe` or `callbridge import` with --store first")
+            self.path.mkdir(parents=True)
+        elif not self.path.is_dir():
+            raise StoreError("store path exists and is not a folder", path=str(self.path))
+        self.transcripts_dir = self.path / "transcripts"
+        self.transcripts_dir.mkdir(exist_ok=True)
+        self.db_path = self.path / "callbridge.db"
+        try:
+            self.db = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot open database: {e}", path=str(self.db_path),
+                             hint="the file may be damaged; restore it from a backup or move it away") from None
+
+    # ---- housekeeping -------------------------------------------------------------------
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"store schema v{version} is newer than this callbridge (v{SCHEMA_VERSION})",
+                             path=str(self.db_path), hint="upgrade callbridge")
+        for v in range(version, SCHEMA_VERSION):
+            # executescript() commits on its own, so the migration carries its own transaction.
+            try:
+                self.db.executescript("BEGIN IMMEDIATE;" + MIGRATIONS[v] + f";PRAGMA user_version={v + 1};COMMIT;")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        if self.db.in_transaction:
+            yield self.db
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def integrity_check(self) -> list[str]:
+        """Problems found by SQLite and by cross-checking rows with transcript files; [] when clean."""
+        problems = [r[0] for r in self.db.execute("PRAGMA integrity_check") if r[0] != "ok"]
+        problems += [f"foreign key: {tuple(r)}" for r in self.db.execute("PRAGMA foreign_key_check")]
+        for r in self.db.execute("SELECT call_id FROM calls"):
+            if not self.transcript_path(r[0]).exists():
+                problems.append(f"call {r[0]}: transcript file missing")
+        return problems
+
+    def get_kv(self, key: str, default: str | None = None) -> str | None:
+        r = self.db.execute("SELECT value FROM kv WHERE key=?", (key,)).fetchone()
+        return r[0] if r else default
+
+    def set_kv(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO kv(key, value) VALUES (?, ?)", (key, value))
+
+    # ---- calls --------------------------------------------------------------------------
+    def transcript_path(self, call_id: str) -> Path:
+        safe = call_id.replace("/", "_").replace("\\", "_")
+        return self.transcripts_dir / f"{safe}.json"
+
+    def save_call(self, call: Call, status: str, *, source_path: str | None = None,
+                  audio_sha256: str | None = None, settings_hash: str | None = None) -> None:
+        """Insert or replace a call with its turns. JSON first, then one transaction for the rows."""
+        atomic_write_text(self.transcript_path(call.call_id),
+                          json.dumps(call.to_dict(), ensure_ascii=False, indent=1) + "\n")
+        now = time.time()
+        with self.transaction() as db:
+            old = db.execute("SELECT created_at FROM calls WHERE call_id=?", (call.call_id,)).fetchone()
+            db.execute("DELETE FROM calls WHERE call_id=?", (call.call_id,))
+            db.execute(
+                "INSERT INTO calls(call_id, source_path, audio_sha256, settings_hash, status, language, duration,"
+                " metadata_json, source_json, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (call.call_id, source_path, audio_sha256, settings_hash, status, call.language, call.duration,
+                 json.dumps(call.metadata, ensure_ascii=False, default=str),
+                 json.dumps(call.source, ensure_ascii=False, default=str), old[0] if old else now, now))
+            db.executemany(
+                'INSERT INTO turns(call_id, idx, speaker, start, "end", text, words_json) VALUES (?,?,?,?,?,?,?)',
+                [(call.call_id, i, t.speaker, t.start, t.end, t.text,
+                  json.dumps([w.__dict__ for w in t.words]) if t.words else None)
+                 for i, t in enumerate(call.turns)])
+            db.execute("DELETE FROM errors WHERE call_id=?", (call.call_id,))
+
+    def is_done(self, call_id: str, audio_sha256: str, settings_hash: str) -> bool:
+        r = self.db.execute("SELECT audio_sha256, settings_hash FROM calls WHERE call_id=?", (call_id,)).fetchone()
+        return bool(r) and r[0] == audio_sha256 and r[1] == settings_hash and self.transcript_path(call_id).exists()
+
+    def call_ids(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT call_id FROM calls ORDER BY call_id")]
+
+    def get_call(self, call_id: str) -> Call:
+        r = self.db.execute("SELECT * FROM calls WHERE call_id=?", (call_id,)).fetchone()
+        if r is None:
+            raise StoreError(f"no call {call_id!r} in the store", path=str(self.path))
+        turns = [Turn(t["speaker"], t["text"], t["start"], t["end"])
+                 for t in self.db.execute('SELECT speaker, start, "end", text FROM turns WHERE call_id=? ORDER BY idx',
+                                          (call_id,))]
+        return Call(r["call_id"], turns, r["language"], json.loads(r["metadata_json"]), json.loads(r["source_json"]))
+
+    def iter_calls(self) -> Iterator[Call]:
+        for cid in self.call_ids():
+            yield self.get_call(cid)
+
+    def update_metadata(self, call_id: str, metadata: dict[str, Any]) -> bool:
+        """Merge CRM fields into a stored call (rows and JSON file). False if the call is unknown."""
+        try:
+            call = self.get_call(call_id)
+        except StoreError:
+            return False
+        call.metadata.update(metadata)
+        atomic_write_text(self.transcript_path(call_id), json.dumps(call.to_dict(), ensure_ascii=False, indent=1) + "\n")
+        with self.transaction() as db:
+            db.execute("UPDATE calls SET metadata_json=?, updated_at=? WHERE call_id=?",
+                       (json.dumps(call.metadata, ensure_ascii=False, default=str), time.time(), call_id))
+        return True
+
+    def calls_frame(self):
+        """One row per call: call_id, language, duration, status and every metadata field as a column."""
+        import pandas as pd
+
+        rows = []
+        for r in self.db.execute("SELECT call_id, language, duration, status, metadata_json, source_path FROM calls"):
+            d = {"call_id": r[0], "language": r[1], "duration": r[2], "status": r[3], "source_path": r[5]}
+            d.update(json.loads(r[4]))
+            rows.append(d)
+        return pd.DataFrame(rows)
+
+    # ---- errors -------------------------------------------------------------------------
+    def record_error(self, stage: str, message: str, *, call_id: str | None = None,
+                     source_path: str | None = None) -> None:
+        with self.transaction() as db:
+            if call_id is not None:
+                db.execute("DELETE FROM errors WHERE call_id=? AND stage=?", (call_id, stage))
+            db.execute("INSERT INTO errors(call_id, source_path, stage, message, created_at) VALUES (?,?,?,?,?)",
+                       (call_id, source_path, stage, message, time.time()))
+
+    def errors(self, stage: str | None = None) -> list[dict[str, Any]]:
+        q = "SELECT call_id, source_path, stage, message, created_at FROM errors"
+        args: tuple = ()
+        if stage:
+            q += " WHERE stage=?"
+            args = (stage,)
+        return [dict(r) for r in self.db.execute(q + " ORDER BY id", args)]
+
+    # ---- statements ---------------------------------------------------------------------
+    def replace_statements(self, statements: Sequence[Statement], call_ids: Iterable[str] | None = None) -> None:
+        """Replace the statements of `call_ids` (default: the calls present in `statements`)."""
+        ids = set(call_ids) if call_ids is not None else {s.call_id for s in statements}
+        with self.transaction() as db:
+            db.executemany("DELETE FROM statements WHERE call_id=?", [(c,) for c in ids])
+            db.executemany(
+                "INSERT INTO statements(call_id, turn, kind, text, confidence, language, start, char_start)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                [(s.call_id, s.turn, s.kind, s.text, s.confidence, s.language, s.start, s.char_start)
+                 for s in statements])
+
+    def statements(self, kind: str | None = None) -> list[tuple[int, Statement]]:
+        """(row id, Statement) pairs, ordered by call and turn."""
+        q = "SELECT * FROM statements"
+        args: tuple = ()
+        if kind:
+            q += " WHERE kind=?"
+            args = (kind,)
+        out = []
+        for r in self.db.execute(q + " ORDER BY call_id, turn, id", args):
+            out.append((r["id"], Statement(r["call_id"], r["turn"], r["kind"], r["text"], r["confidence"],
+                                           r["language"], r["start"], r["char_start"])))
+        return out
+
+    # ---- vector cache -------------------------------------------------------------------
+    def get_vectors(self, texts: Sequence[str], model: str) -> dict[str, np.ndarray]:
+        """Cached vectors by text for `model`; texts not cached are absent from the result."""
+        out: dict[str, np.ndarray] = {}
+        by_hash = {text_hash(t): t for t in texts}
+        keys = list(by_hash)
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            q = f"SELECT text_hash, dim, vector FROM vectors WHERE model=? AND text_hash IN ({','.join('?' * len(chunk))})"
+            for h, dim, blob in self.db.execute(q, (model, *chunk)):
+                out[by_hash[h]] = np.frombuffer(blob, dtype=np.float32, count=dim)
+        return out
+
+    def put_vectors(self, vectors: dict[str, np.ndarray], model: str) -> None:
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO vectors(text_hash, model, dim, vector) VALUES (?,?,?,?)",
+                           [(text_hash(t), model, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes())
+                            for t, v in vectors.items()])
