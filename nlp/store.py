@@ -118,6 +118,20 @@ MIGRATIONS: list[str] = [
         start    REAL,
         PRIMARY KEY (call_id, step_id)
     );
+    CREATE TABLE coverage (
+        kind        TEXT NOT NULL,
+        theme_id    TEXT NOT NULL,
+        label       TEXT NOT NULL,
+        covered     INTEGER NOT NULL,       -- 1 when some script step addresses the theme
+        best_step   TEXT,
+        score       REAL,
+        n_calls     INTEGER NOT NULL,
+        n_lost      INTEGER NOT NULL,
+        n_won       INTEGER NOT NULL,
+        lift_lost   REAL,                   -- share of lost calls with it / share of won calls with it
+        info_json   TEXT NOT NULL DEFAULT '{}',  -- quotes
+        PRIMARY KEY (kind, theme_id)
+    );
     CREATE TABLE kv (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
