@@ -1,0 +1,570 @@
+"""Extraction: what the customer said, sorted into opening, motive, need, objection, question.
+
+Pipeline per call:
+  1. units: every customer turn is cut into sentence-like units (`nlp.language.analyze`; speech-
+     recogniser text without punctuation is cut at discourse markers kept as data);
+  2. features: cue groups from `rules/extract_<lang>.json` (the same group names in every
+     language: wanting, must-haves, budget words, price shock, partner, doubt, purpose, life
+     events...), the same groups for the agent turn just before (did the agent ask "what for?",
+     quote a price, propose a booking?), position in the call and turn, length, question form,
+     negation and hedging. These features mean the same thing in Russian and English, so a model
+     trained on Russian calls still works on English ones; hashed lemma n-grams add vocabulary
+     where the language has training data;
+  3. kinds: `StatementClassifier` (scikit-learn) when a trained model is available
+     (`models/extractor-default.joblib` ships with the package), otherwise weighted cue rules;
+  4. opening: the first substantive customer unit (greetings, "алло", names and yes/no skipped),
+     none when the call looks like a wrong number or a robot;
+  5. question: customer units in question form (rules; they feed FAQ pages).
+
+Dense e5 embeddings would be the obvious cross-lingual feature but run at ~10-30 sentences/s
+on two shared cores; the cue groups give the cross-lingual signal at thousands of sentences/s.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+import numpy as np
+
+from .errors import ModelError
+from .language import Analysis, analyze, lemmas, norm_lang
+from .types import Call, Statement
+
+if TYPE_CHECKING:
+    from .store import Store
+
+RULES_DIR = Path(__file__).with_name("rules")
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODEL = MODELS_DIR / "extractor-default.joblib"
+LABEL_KINDS: tuple[str, ...] = ("motive", "need", "objection")
+NONE = "none"
+_WORD = re.compile(r"\w+", re.U)
+
+
+# ---- rules ------------------------------------------------------------------------------------
+class CueRules:
+    """Cue patterns of one language, compiled for fast matching over lemma sequences."""
+
+    def __init__(self, lang: str):
+        self.lang = lang
+        path = RULES_DIR / f"extract_{lang}.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ModelError(f"cannot read extraction rules: {e}", path=str(path)) from None
+        self.customer_groups = sorted(data["customer"])
+        self.agent_groups = sorted(data["agent"])
+        self._cust = self._compile(data["customer"])
+        self._agent = self._compile(data["agent"])
+
+    def _compile(self, groups: dict[str, list[str]]):
+        by_first: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        prefix: list[tuple[tuple[str, ...], str]] = []
+        for g, pats in groups.items():
+            for p in pats:
+                words = p.lower().split()
+                if not words:
+                    continue
+                if any(w.endswith("*") for w in words):
+                    pat = tuple(w if w.endswith("*") else (lemmas(w, self.lang) or [w])[0] for w in words)
+                else:  # whole phrase, so contractions split the same way as in the text
+                    pat = tuple(lemmas(p.lower(), self.lang)) or tuple(words)
+                (prefix if pat[0].endswith("*") else by_first.setdefault(pat[0], [])).append((pat, g))
+        return by_first, prefix
+
+    @staticmethod
+    def _tok_ok(p: str, lem: str, low: str) -> bool:
+        if p.endswith("*"):
+            return lem.startswith(p[:-1]) or low.startswith(p[:-1])
+        return p == lem or p == low
+
+    def count(self, lem: Sequence[str], low: Sequence[str], agent: bool = False) -> dict[str, int]:
+        by_first, prefix = self._agent if agent else self._cust
+        out: dict[str, int] = {}
+        n = len(lem)
+        for i in range(n):
+            cands = by_first.get(lem[i], [])
+            if low[i] != lem[i]:
+                cands = cands + by_first.get(low[i], [])
+            for pat, g in (*cands, *prefix):
+                k = len(pat)
+                if i + k <= n and all(self._tok_ok(pat[j], lem[i + j], low[i + j]) for j in range(k)):
+                    out[g] = out.get(g, 0) + 1
+        return out
+
+
+@lru_cache(maxsize=4)
+def get_rules(lang: str) -> CueRules:
+    return CueRules(lang)
+
+
+# ---- units ------------------------------------------------------------------------------------
+@dataclass
+class Unit:
+    """A candidate statement: one sentence-like piece of a customer turn, with its features."""
+
+    call_id: str
+    turn: int
+    char_start: int
+    char_end: int
+    text: str
+    lang: str
+    start: float | None
+    feats: dict[str, float] = field(default_factory=dict)
+    lemmas: list[str] = field(default_factory=list)
+
+
+_POS_FEATS = ("pos_rel", "turn_ord", "first_cust_turn", "sent_idx", "sent_last", "sent_n", "n_words",
+              "log_words", "qmark", "q_start", "digits", "turn_words", "after_agent_q", "short",
+              "unpunct", "lang_en")
+
+
+def feature_names(lang_groups: CueRules) -> list[str]:
+    g = lang_groups
+    return ([f"c_{x}" for x in g.customer_groups] + [f"t_{x}" for x in g.customer_groups] +
+            [f"p_{x}" for x in g.customer_groups] + [f"a_{x}" for x in g.agent_groups] +
+            [f"al_{x}" for x in g.agent_groups] + list(_POS_FEATS))
+
+
+def call_language(call: Call) -> str:
+    return norm_lang(call.language, " ".join(t.text for t in call.turns[:20]))
+
+
+def call_units(calls: Sequence[Call]) -> list[list[Unit]]:
+    """Units with features for each call (customer turns only), in turn order."""
+    by_lang: dict[str, list[int]] = {}
+    for i, c in enumerate(calls):
+        by_lang.setdefault(call_language(c), []).append(i)
+    out: list[list[Unit]] = [[] for _ in calls]
+    for lang, idx in by_lang.items():
+        texts = [t.text for i in idx for t in calls[i].turns]
+        analyses = analyze(texts, lang) if texts else []
+        pos = 0
+        for i in idx:
+            n = len(calls[i].turns)
+            out[i] = _units_of_call(calls[i], analyses[pos:pos + n], get_rules(lang), lang)
+            pos += n
+    return out
+
+
+def _units_of_call(call: Call, ans: list[Analysis], rules: CueRules, lang: str) -> list[Unit]:
+    units: list[Unit] = []
+    n_turns = max(len(call.turns), 1)
+    cust_ord = 0
+    last_agent: tuple[dict[str, int], dict[str, int], bool] = ({}, {}, False)
+    for ti, (turn, an) in enumerate(zip(call.turns, ans)):
+        if turn.speaker != "customer":
+            lem = [t.lemma for t in an.tokens if not t.is_punct]
+            low = [t.lower for t in an.tokens if not t.is_punct]
+            whole = rules.count(lem, low, agent=True)
+            last_u = an.units[-1] if an.units else None
+            last_counts: dict[str, int] = {}
+            is_q = False
+            if last_u:
+                toks = [t for t in an.tokens[last_u[0]:last_u[1]]]
+                last_counts = rules.count([t.lemma for t in toks if not t.is_punct],
+                                          [t.lower for t in toks if not t.is_punct], agent=True)
+                is_q = any(t.text == "?" for t in toks)
+            last_agent = (whole, last_counts, is_q)
+            continue
+        if not an.units:
+            continue
+        tl = [t.lemma for t in an.tokens if not t.is_punct]
+        tw = [t.lower for t in an.tokens if not t.is_punct]
+        turn_counts = rules.count(tl, tw)
+        unpunct = not any(t.is_punct for t in an.tokens)
+        prev_counts: dict[str, int] = {}
+        for si, u in enumerate(an.units):
+            toks = an.tokens[u[0]:u[1]]
+            words = [t for t in toks if not t.is_punct]
+            if not words:
+                continue
+            lem = [t.lemma for t in words]
+            low = [t.lower for t in words]
+            counts = rules.count(lem, low)
+            cs, ce = an.unit_span(u)
+            f: dict[str, float] = {}
+            for g, v in counts.items():
+                f[f"c_{g}"] = min(v, 3)
+            for g, v in turn_counts.items():
+                f[f"t_{g}"] = min(v - counts.get(g, 0), 3)
+            for g, v in prev_counts.items():
+                f[f"p_{g}"] = min(v, 3)
+            for g, v in last_agent[0].items():
+                f[f"a_{g}"] = min(v, 3)
+            for g, v in last_agent[1].items():
+                f[f"al_{g}"] = min(v, 3)
+            nw = len(words)
+            f.update({
+                "pos_rel": ti / n_turns, "turn_ord": min(cust_ord, 10) / 10, "first_cust_turn": float(cust_ord == 0),
+                "sent_idx": min(si, 5) / 5, "sent_last": float(si == len(an.units) - 1),
+                "sent_n": min(len(an.units), 6) / 6, "n_words": min(nw, 40) / 40, "log_words": math.log1p(nw) / 4,
+                "qmark": float(any(t.text == "?" for t in toks)),
+                "q_start": float(bool(counts.get("question_word")) and
+                                 lem[0] in rules_q_first(rules)),
+                "digits": float(any(any(ch.isdigit() for ch in t.text) for t in words)),
+                "turn_words": min(len(tl), 80) / 80, "after_agent_q": float(last_agent[2]),
+                "short": float(nw <= 3), "unpunct": float(unpunct), "lang_en": float(lang == "en"),
+            })
+            units.append(Unit(call.call_id, ti, cs, ce, turn.text[cs:ce], lang, turn.start, f, lem))
+            prev_counts = counts
+        cust_ord += 1
+    return units
+
+
+@lru_cache(maxsize=4)
+def _q_first_cache(lang: str) -> frozenset[str]:
+    data = json.loads((RULES_DIR / f"extract_{lang}.json").read_text(encoding="utf-8"))
+    return frozenset((lemmas(p, lang) or [p])[0] for p in data["customer"].get("question_word", []) if " " not in p)
+
+
+def rules_q_first(rules: CueRules) -> frozenset[str]:
+    return _q_first_cache(rules.lang)
+
+
+# ---- rules-only scoring -----------------------------------------------------------------------
+# Hand weights used when no trained model is available: each kind sums the cue groups that
+# signal it, plus what the agent just asked. Kept small and readable on purpose.
+RULE_WEIGHTS: dict[str, dict[str, float]] = {
+    "motive": {"c_purpose": 0.6, "c_life_event": 1.2, "c_family": 0.7, "c_problem": 0.8, "c_want": 0.3,
+               "a_ask_motive": 1.5, "al_ask_motive": 1.0},
+    "need": {"c_need_modal": 1.2, "c_constraint": 0.9, "c_budget": 0.6, "c_deadline": 0.5, "c_preference": 0.8,
+             "c_schedule": 0.6, "c_inability": 0.5, "c_want": 0.6, "a_ask_need": 0.5, "al_ask_need": 0.8},
+    "objection": {"c_price_high": 1.3, "c_cheaper_elsewhere": 1.3, "c_doubt": 1.0, "c_partner": 0.9,
+                  "c_delay": 0.8, "c_time_long": 0.6, "c_payoff": 0.8, "a_price_info": 0.4, "a_propose": 0.4,
+                  "c_positive": -0.8, "c_already": 0.4},
+}
+RULE_THRESHOLD = 1.6
+_SKIP = ("c_greeting", "c_ack", "c_farewell")
+
+
+def rule_scores(u: Unit) -> dict[str, float]:
+    f = u.feats
+    out = {k: sum(w * f.get(g, 0.0) for g, w in ws.items()) for k, ws in RULE_WEIGHTS.items()}
+    if f.get("n_words", 0) * 40 <= 3:
+        out = {k: v - 1.5 for k, v in out.items()}
+    return out
+
+
+# ---- the classifier ---------------------------------------------------------------------------
+class StatementClassifier:
+    """Kinds of customer units from cue-group, context and (optionally) hashed lemma features.
+
+    scikit-learn style: parameters in `__init__`, `fit(units, y)` returns self, learned state ends in
+    `_`. `y` holds a kind from LABEL_KINDS or "none" per unit.
+    """
+
+    def __init__(self, C: float = 0.5, lexical: bool = True, n_features: int = 2 ** 16,
+                 class_weight: str | None = "balanced", threshold: float = 0.5, seed: int = 0):
+        self.C = C
+        self.lexical = lexical
+        self.n_features = n_features
+        self.class_weight = class_weight
+        self.threshold = threshold
+        self.seed = seed
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {k: getattr(self, k) for k in ("C", "lexical", "n_features", "class_weight", "threshold", "seed")}
+
+    def set_params(self, **p) -> "StatementClassifier":
+        for k, v in p.items():
+            setattr(self, k, v)
+        return self
+
+    def _matrix(self, units: Sequence[Unit]):
+        from scipy import sparse
+
+        dense = np.zeros((len(units), len(self.feature_names_)), dtype=np.float32)
+        col = self._col_
+        for i, u in enumerate(units):
+            for k, v in u.feats.items():
+                j = col.get(k)
+                if j is not None:
+                    dense[i, j] = v
+        mats = [sparse.csr_matrix(dense)]
+        if self.lexical:
+            mats.append(self._hasher().transform([_lex_tokens(u) for u in units]) * 0.5)
+        return sparse.hstack(mats, format="csr")
+
+    def _hasher(self):
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        return HashingVectorizer(analyzer=lambda x: x, n_features=self.n_features, alternate_sign=False,
+                                 norm="l2")
+
+    def fit(self, units: Sequence[Unit], y: Sequence[str]) -> "StatementClassifier":
+        from sklearn.linear_model import LogisticRegression
+
+        names: set[str] = set()
+        for u in units:
+            names.update(u.feats)
+        self.feature_names_ = sorted(names)
+        self._col_ = {k: i for i, k in enumerate(self.feature_names_)}
+        X = self._matrix(units)
+        self.model_ = LogisticRegression(C=self.C, max_iter=2000, class_weight=self.class_weight,
+                                         random_state=self.seed)
+        self.model_.fit(X, list(y))
+        self.classes_ = list(self.model_.classes_)
+        return self
+
+    def predict_proba(self, units: Sequence[Unit]) -> np.ndarray:
+        if not units:
+            return np.zeros((0, len(self.classes_)))
+        return self.model_.predict_proba(self._matrix(units))
+
+    def predict(self, units: Sequence[Unit]) -> list[tuple[str, float]]:
+        """(kind or "none", probability) per unit."""
+        P = self.predict_proba(units)
+        out = []
+        none_i = self.classes_.index(NONE) if NONE in self.classes_ else -1
+        for row in P:
+            j = int(np.argmax(row))
+            if j == none_i or row[j] < self.threshold * 0 + 0.0:
+                out.append((NONE, float(row[j])))
+            else:
+                out.append((self.classes_[j], float(row[j])))
+        return out
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+
+def _lex_tokens(u: Unit) -> list[str]:
+    lem = [w for w in u.lemmas if not w.isdigit()]
+    toks = [f"{u.lang}:{w}" for w in lem]
+    toks += [f"{u.lang}:{a}_{b}" for a, b in zip(lem, lem[1:])]
+    return toks
+
+
+def load_model(path: str | Path | None = None) -> StatementClassifier | None:
+    """The classifier at `path`, or the shipped default; None when there is none (rules only)."""
+    import joblib
+
+    p = Path(path) if path else DEFAULT_MODEL
+    if not p.exists():
+        if path:
+            raise ModelError("extractor model not found", path=str(p),
+                             hint="train one with `callbridge train-extractor` or omit --model to use the default")
+        return None
+    try:
+        obj = joblib.load(p)
+    except Exception as e:
+        raise ModelError(f"cannot load extractor model: {e}", path=str(p),
+                         hint="retrain it with `callbridge train-extractor`") from None
+    if not isinstance(obj, StatementClassifier):
+        raise ModelError("file is not a callbridge extractor model", path=str(p))
+    return obj
+
+
+# ---- opening ----------------------------------------------------------------------------------
+_NOT_REASON = ("c_greeting", "c_ack", "c_farewell", "c_filler", "c_name_intro")
+
+
+def _substantive(u: Unit) -> bool:
+    """True when a unit says more than hello / yes / a name."""
+    f = u.feats
+    nw = round(f.get("n_words", 0) * 40)
+    if f.get("al_ask_name") or f.get("a_ask_name"):
+        if nw <= 4:
+            return False
+    if f.get("c_name_intro") and nw <= 6 and not any(f.get(g) for g in _INTENT):
+        return False
+    cue_words = sum(f.get(g, 0) for g in _NOT_REASON)
+    if nw - cue_words <= 1:
+        return False
+    if nw <= 2 and not f.get("c_reason_call") and not f.get("qmark"):
+        return False
+    return True
+
+
+_INTENT = ("c_want", "c_need_modal", "c_reason_call", "qmark", "q_start")
+
+
+def _flagged(early: Sequence[Unit]) -> bool:
+    """Wrong numbers and robots: nobody states a reason to buy."""
+    def tot(g: str, us=early) -> float:
+        return sum(u.feats.get(g, 0) for u in us)
+
+    reason = tot("c_reason_call", early[:3])
+    robot = tot("c_robot") + tot("a_robot")
+    wrong = tot("c_wrong_number") + tot("a_wrong_number")
+    return robot >= 2 or (robot >= 1 and reason == 0) or wrong >= 2 or (wrong >= 1 and reason == 0)
+
+
+def find_opening(call: Call, units: Sequence[Unit], max_cust_turns: int = 4) -> Unit | None:
+    """The customer's first statement of why they call; None for wrong numbers and robots.
+
+    In the first customer turn that says more than hello/yes/a name, the opening is the first
+    unit that asks or states an intent ("хочу", "нужен", "сколько стоит", "I'm looking to"), else
+    that turn's first substantive unit. Unpunctuated turns are cut unreliably, so there the
+    opening runs to the end of the turn.
+    """
+    early = [u for u in units if u.feats.get("turn_ord", 0) * 10 < max_cust_turns]
+    if not early or _flagged(early):
+        return None
+    turns: list[int] = []
+    for u in early:
+        if _substantive(u) and u.turn not in turns:
+            turns.append(u.turn)
+    if not turns:
+        return None
+    first = [u for u in early if u.turn == turns[0] and _substantive(u)]
+    pick = next((u for u in first if any(u.feats.get(g) for g in _INTENT)), first[0])
+    if pick.feats.get("unpunct"):
+        last = max((u for u in units if u.turn == pick.turn), key=lambda u: u.char_end)
+        text = call.turns[pick.turn].text
+        return Unit(pick.call_id, pick.turn, pick.char_start, last.char_end, text[pick.char_start:last.char_end],
+                    pick.lang, pick.start, pick.feats, pick.lemmas)
+    return pick
+
+
+# ---- public API -------------------------------------------------------------------------------
+def _question(u: Unit) -> bool:
+    return bool(u.feats.get("qmark")) or (u.feats.get("unpunct", 0) > 0 and u.feats.get("q_start", 0) > 0)
+
+
+def extract_units(calls: Sequence[Call], units_per_call: Sequence[Sequence[Unit]],
+                  model: StatementClassifier | None, threshold: float = 0.5) -> list[Statement]:
+    flat = [u for us in units_per_call for u in us]
+    if model is not None:
+        preds = model.predict(flat)
+    else:
+        preds = []
+        for u in flat:
+            sc = rule_scores(u)
+            k = max(sc, key=sc.get)
+            preds.append((k, min(0.99, 0.5 + sc[k] / 10)) if sc[k] >= RULE_THRESHOLD else (NONE, 0.0))
+    kind_of = {id(u): p for u, p in zip(flat, preds)}
+    out: list[Statement] = []
+    for call, units in zip(calls, units_per_call):
+        op = find_opening(call, units)
+        if op is not None:
+            out.append(_stmt(op, "opening", 0.8))
+        for u in units:
+            k, p = kind_of[id(u)]
+            if k != NONE and p >= threshold * 0:
+                out.append(_stmt(u, k, p))
+            if _question(u):
+                out.append(_stmt(u, "question", 0.9 if u.feats.get("qmark") else 0.6))
+    return out
+
+
+def _stmt(u: Unit, kind: str, conf: float) -> Statement:
+    return Statement(u.call_id, u.turn, kind, u.text, round(float(conf), 3), u.lang, u.start, u.char_start)
+
+
+def extract_calls(calls: list[Call], model_path: str | Path | None = None, *,
+                  use_model: bool = True) -> list[Statement]:
+    """Statements of every kind for `calls`, in call and turn order."""
+    if not calls:
+        return []
+    model = load_model(model_path) if use_model else None
+    return extract_units(calls, call_units(calls), model)
+
+
+def extract_store(store: "Store", model_path: str | Path | None = None, batch: int = 200) -> int:
+    """Extract statements for every call in the store (replacing old ones); returns how many."""
+    model = load_model(model_path)
+    ids = store.call_ids()
+    total = 0
+    for i in range(0, len(ids), batch):
+        chunk = [store.get_call(c) for c in ids[i:i + batch]]
+        stmts = extract_units(chunk, call_units(chunk), model)
+        store.replace_statements(stmts, call_ids=[c.call_id for c in chunk])
+        total += len(stmts)
+    return total
+
+
+# ---- training from labelled calls -------------------------------------------------------------
+def words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+def spans_match(a: str, b: str) -> bool:
+    """The evaluation's matching rule: word-set Jaccard >= 0.5 or one set contains the other."""
+    wa, wb = words(a), words(b)
+    if not wa or not wb:
+        return False
+    if wa <= wb or wb <= wa:
+        return True
+    return len(wa & wb) / len(wa | wb) >= 0.5
+
+
+def unit_labels(units: Sequence[Unit], gold: Sequence[dict]) -> list[str]:
+    """Training target per unit: the kind of the gold statement (same turn) it overlaps best."""
+    y = []
+    for u in units:
+        best, best_s = NONE, 0.0
+        wu = words(u.text)
+        for g in gold:
+            if g["turn"] != u.turn or g["kind"] not in LABEL_KINDS:
+                continue
+            wg = words(g["text"])
+            if not wu or not wg:
+                continue
+            inter = len(wu & wg)
+            # share of the unit inside the gold span: a unit mostly inside a labelled span is that kind
+            s = inter / len(wu)
+            if s > best_s:
+                best, best_s = g["kind"], s
+        y.append(best if best_s >= 0.5 else NONE)
+    return y
+
+
+def read_labelled(dirs: Iterable[str | Path]) -> list[tuple[Call, dict, str]]:
+    """(call, labels, group) for every labelled call under `dirs` (folders with calls/ and labels/)."""
+    from .callio import read_call
+    from .errors import InputFormatError
+
+    out = []
+    for d in dirs:
+        d = Path(d)
+        roots = [p.parent for p in sorted(d.rglob("labels")) if p.is_dir() and (p.parent / "calls").is_dir()]
+        if not roots:
+            raise InputFormatError("no labelled calls here (need calls/ and labels/ folders)", path=str(d),
+                                   hint="see the labels format in README.md")
+        for r in roots:
+            for lf in sorted((r / "labels").glob("*.json")):
+                cf = r / "calls" / lf.name
+                if not cf.exists():
+                    continue
+                try:
+                    lab = json.loads(lf.read_text(encoding="utf-8"))
+                except json.JSONDecodeError as e:
+                    raise InputFormatError(f"invalid JSON: {e.msg}", path=str(lf)) from None
+                out.append((read_call(cf), lab, r.name))
+    return out
+
+
+def training_set(items: Sequence[tuple[Call, dict, str]]) -> tuple[list[Unit], list[str]]:
+    calls = [c for c, _, _ in items]
+    ups = call_units(calls)
+    X: list[Unit] = []
+    y: list[str] = []
+    for (c, lab, _), us in zip(items, ups):
+        X.extend(us)
+        y.extend(unit_labels(us, lab.get("statements", [])))
+    return X, y
+
+
+def train_extractor(dirs: Iterable[str | Path], out: str | Path | None = None, **params) -> StatementClassifier:
+    items = read_labelled(dirs)
+    X, y = training_set(items)
+    if len(set(y)) < 2:
+        from .errors import InputFormatError
+
+        raise InputFormatError("the labelled calls hold no statements of kinds motive/need/objection",
+                               hint="label some statements first")
+    model = StatementClassifier(**params).fit(X, y)
+    if out:
+        import joblib
+
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(model, out)
+    return model

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Score extraction against gold labels: per language and kind P/R/F1, and opening accuracy.
+
+  python scripts/evaluate.py extract DIR... [--mode model|rules|lobo|cv] [--train DIR...] [--folds 5]
+
+DIR: folders holding calls/ and labels/ (a business folder, or a parent of several).
+Modes:
+  model  score the shipped model (or --model PATH); honest only on calls it was not trained on
+  rules  score the rules alone (no classifier)
+  lobo   leave one business out: for each group, train on every other group (plus --train) and
+         score the held-out one
+  cv     k-fold cross-validation by call inside each group (e.g. pfg-dev), plus --train data
+Matching: a prediction matches a gold statement of the same call and kind when their word sets
+have Jaccard >= 0.5 or one contains the other; each gold matches at most one prediction.
+Opening accuracy: a call is right when both say "no opening", or the predicted opening matches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from nlp.extract import (LABEL_KINDS, StatementClassifier, call_units, extract_units,  # noqa: E402
+                         load_model, read_labelled, spans_match, training_set, words)
+
+
+def match_count(preds: list[str], golds: list[str]) -> int:
+    """Greedy one-to-one matching, best Jaccard first."""
+    pairs = []
+    for i, p in enumerate(preds):
+        wp = words(p)
+        for j, g in enumerate(golds):
+            if spans_match(p, g):
+                wg = words(g)
+                pairs.append((len(wp & wg) / max(len(wp | wg), 1), i, j))
+    used_p, used_g = set(), set()
+    for _, i, j in sorted(pairs, reverse=True):
+        if i not in used_p and j not in used_g:
+            used_p.add(i)
+            used_g.add(j)
+    return len(used_g)
+
+
+class Scores:
+    def __init__(self):
+        self.tp = defaultdict(int)
+        self.np = defaultdict(int)
+        self.ng = defaultdict(int)
+        self.op_ok = defaultdict(int)
+        self.op_n = defaultdict(int)
+        self.has_openings = defaultdict(bool)
+        self.errors: list[str] = []
+
+    def add(self, items, stmts, group_key=lambda c, g: g):
+        by_call = defaultdict(list)
+        for s in stmts:
+            by_call[s.call_id].append(s)
+        for call, lab, group in items:
+            lang = call.language or "?"
+            key = group_key(call, group)
+            preds = by_call.get(call.call_id, [])
+            for kind in LABEL_KINDS:
+                p = [(s.turn, s.text) for s in preds if s.kind == kind]
+                g = [(x["turn"], x["text"]) for x in lab.get("statements", []) if x["kind"] == kind]
+                tp = 0
+                for turn in {t for t, _ in p} | {t for t, _ in g}:
+                    tp += match_count([x for t, x in p if t == turn], [x for t, x in g if t == turn])
+                for k in (lang, key):
+                    self.tp[(k, kind)] += tp
+                    self.np[(k, kind)] += len(p)
+                    self.ng[(k, kind)] += len(g)
+            gold_op = lab.get("opening")
+            pred_op = [s for s in preds if s.kind == "opening"]
+            if gold_op is None:
+                ok = not pred_op
+            else:
+                ok = bool(pred_op) and pred_op[0].turn == gold_op["turn"] and spans_match(pred_op[0].text,
+                                                                                         gold_op["text"])
+            if not ok:
+                self.errors.append(f"{call.call_id}: opening gold={gold_op and gold_op['text']!r} "
+                                   f"pred={pred_op and pred_op[0].text!r}")
+            for k in (lang, key):
+                self.op_ok[k] += ok
+                self.op_n[k] += 1
+                self.has_openings[k] |= gold_op is not None
+
+    def table(self) -> str:
+        keys = sorted({k for k, _ in self.ng} | set(self.op_n))
+        lines = [f"{'set':<14} {'kind':<10} {'P':>5} {'R':>5} {'F1':>5} {'pred':>5} {'gold':>5}"]
+        for k in keys:
+            for kind in LABEL_KINDS:
+                tp, n_p, n_g = self.tp[(k, kind)], self.np[(k, kind)], self.ng[(k, kind)]
+                if n_g == 0 and n_p == 0:
+                    continue
+                p = tp / n_p if n_p else 0.0
+                r = tp / n_g if n_g else 0.0
+                f = 2 * p * r / (p + r) if p + r else 0.0
+                lines.append(f"{k:<14} {kind:<10} {p:5.2f} {r:5.2f} {f:5.2f} {n_p:5d} {n_g:5d}")
+            if self.has_openings[k]:
+                lines.append(f"{k:<14} {'opening':<10} accuracy {self.op_ok[k] / self.op_n[k]:.2f} "
+                             f"({self.op_ok[k]}/{self.op_n[k]} calls)")
+        return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="evaluate extract", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dirs", nargs="+")
+    ap.add_argument("--mode", choices=("model", "rules", "lobo", "cv"), default="lobo")
+    ap.add_argument("--model", default=None, help="extractor model for --mode model")
+    ap.add_argument("--train", nargs="*", default=[], help="extra labelled folders added to every training set")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--C", type=float, default=None)
+    ap.add_argument("--no-lexical", action="store_true")
+    ap.add_argument("--show-errors", action="store_true")
+    a = ap.parse_args()
+
+    items = read_labelled(a.dirs)
+    extra = read_labelled(a.train) if a.train else []
+    params = {}
+    if a.C is not None:
+        params["C"] = a.C
+    if a.no_lexical:
+        params["lexical"] = False
+    sc = Scores()
+    t0 = time.perf_counter()
+    groups = sorted({g for _, _, g in items})
+    if a.mode in ("model", "rules"):
+        model = load_model(a.model) if a.mode == "model" else None
+        if a.mode == "model" and model is None:
+            print("no trained model found: scoring the rules alone")
+        calls = [c for c, _, _ in items]
+        sc.add(items, extract_units(calls, call_units(calls), model))
+    elif a.mode == "lobo":
+        if len(groups) < 2 and not extra:
+            sys.exit("leave-one-business-out needs at least two groups (or --train data)")
+        for g in groups:
+            test = [x for x in items if x[2] == g]
+            train = [x for x in items if x[2] != g] + extra
+            X, y = training_set(train)
+            model = StatementClassifier(**params).fit(X, y)
+            calls = [c for c, _, _ in test]
+            sc.add(test, extract_units(calls, call_units(calls), model))
+    else:
+        import random
+
+        for g in groups:
+            test_all = [x for x in items if x[2] == g]
+            idx = list(range(len(test_all)))
+            random.Random(0).shuffle(idx)
+            for f in range(a.folds):
+                held = {i for k, i in enumerate(idx) if k % a.folds == f}
+                test = [test_all[i] for i in sorted(held)]
+                train = [test_all[i] for i in idx if i not in held] + [x for x in items if x[2] != g] + extra
+                X, y = training_set(train)
+                model = StatementClassifier(**params).fit(X, y)
+                calls = [c for c, _, _ in test]
+                sc.add(test, extract_units(calls, call_units(calls), model))
+    print(f"mode={a.mode} calls={len(items)} groups={','.join(groups)} train_extra={len(extra)} "
+          f"({time.perf_counter() - t0:.1f}s)")
+    print(sc.table())
+    if a.show_errors:
+        print("\n".join(sc.errors))
+
+
+if __name__ == "__main__":
+    main()
