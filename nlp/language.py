@@ -253,3 +253,14 @@ def lemmas_auto(texts: Iterable[str], langs: Iterable[str | None] | None = None)
         for i, lem in zip(idx, lemmas_many([texts[i] for i in idx], lang)):
             out[i] = lem
     return out
+
+
+def sentence_spans_many(texts: Sequence[str], lang: str, batch_size: int = 256) -> list[list[tuple[int, int]]]:
+    """`sentence_spans` for many texts at once. Runs only the sentence splitter (no lemmatizer), which is
+    ~30x faster: script-gap analysis splits every agent turn of every call on each run."""
+    nlp = _splitter(norm_lang(lang))
+    out: list[list[tuple[int, int]]] = [[] for _ in texts]
+    idx = [i for i, t in enumerate(texts) if t.strip()]
+    for i, doc in zip(idx, nlp.pipe([texts[i] for i in idx], batch_size=batch_size)):
+        out[i] = [(s.start_char, s.end_char) for s in doc.sents if s.text.strip()]
+    return out
