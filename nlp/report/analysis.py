@@ -1,0 +1,371 @@
+"""The numbers behind the report, computed from the store's tables.
+
+Everything here is plain counting over calls: a theme "is in" a call when at least one of the
+call's statements belongs to it (outliers excluded), shares are over calls, conversion is
+won / (won + lost). The result is a dict of plain Python values that the templates and the
+table exports read; no text is escaped here (the templates do that) but every customer text
+passes through `redact` before it leaves this module.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..types import KINDS
+
+# A difference between lost and won calls is not worth a conclusion below these counts.
+MIN_DECIDED_PER_OUTCOME = 10
+MIN_THEME_DECIDED = 5
+TOP_THEMES_PER_KIND = 8
+TOP_GROUPS = 8
+HEATMAP_THEMES = 6
+MARKETING_KINDS = ("motive", "need", "objection")
+
+_OUTCOME_ALIASES = {
+    "won": "won", "win": "won", "success": "won", "sale": "won", "sold": "won", "closed_won": "won",
+    "выиграно": "won", "выигран": "won", "успех": "won", "продажа": "won", "сделка": "won", "оплачено": "won",
+    "lost": "lost", "lose": "lost", "loss": "lost", "fail": "lost", "failed": "lost", "closed_lost": "lost",
+    "проиграно": "lost", "проигран": "lost", "отказ": "lost", "потерян": "lost",
+    "pending": "pending", "open": "pending", "in_progress": "pending", "в работе": "pending",
+    "думает": "pending", "ожидание": "pending",
+}
+
+
+def norm_outcome(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "unknown"
+    return _OUTCOME_ALIASES.get(str(value).strip().lower(), "unknown")
+
+
+def _clean(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    s = str(value).strip()
+    return s or None
+
+
+def anchor(kind: str, theme_id: str) -> str:
+    return f"t-{kind}-" + re.sub(r"[^A-Za-z0-9_-]", "_", str(theme_id))
+
+
+def conversion(won: int, lost: int) -> float | None:
+    return won / (won + lost) if won + lost else None
+
+
+def fmt_ts(seconds: float | None) -> str:
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return ""
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def fisher_exact_p(a: int, b: int, c: int, d: int) -> float:
+    """Two-sided p-value of Fisher's exact test on [[a, b], [c, d]] (same rule as SciPy: sum the
+    probabilities of tables no more likely than the observed one). Exact integers, no SciPy import."""
+    n1, n2, k = a + b, c + d, a + c
+    total = math.comb(n1 + n2, k)
+    lo, hi = max(0, k - n2), min(k, n1)
+    probs = [math.comb(n1, x) * math.comb(n2, k - x) / total for x in range(lo, hi + 1)]
+    observed = probs[a - lo]
+    return min(1.0, sum(p for p in probs if p <= observed * (1 + 1e-7)))
+
+
+def lost_won_stats(a: int, n_lost: int, c: int, n_won: int) -> tuple[float | None, float | None]:
+    """(lift, p): lift = share of lost calls with the theme / share of won calls with it, smoothed so a
+    theme absent from won calls gets a finite number; p from Fisher's exact test on the 2×2 table."""
+    if not n_lost or not n_won:
+        return None, None
+    lift = ((a + 0.5) / (n_lost + 1)) / ((c + 0.5) / (n_won + 1))
+    return lift, fisher_exact_p(a, n_lost - a, c, n_won - c)
+
+
+@dataclass
+class ThemeRow:
+    kind: str
+    theme_id: str
+    label: str
+    n_calls: int
+    n_statements: int
+    share: float
+    emerging: bool
+    won: int
+    lost: int
+    terms: list[str]
+    quotes: list[dict[str, Any]]
+    anchor: str
+
+    @property
+    def conversion(self) -> float | None:
+        return conversion(self.won, self.lost)
+
+
+class ReportData:
+    """Loads the store once and answers every question the report asks."""
+
+    def __init__(self, store, lang: str, redact: Callable[[str], str]):
+        self.store = store
+        self.lang = lang
+        self.redact = redact
+        self._load()
+
+    # ---- loading ------------------------------------------------------------------------
+    def _load(self) -> None:
+        import pandas as pd
+
+        db = self.store.db
+        ends = {r[0]: r[1] for r in db.execute('SELECT call_id, MAX("end") FROM turns GROUP BY call_id')}
+        calls: dict[str, dict[str, Any]] = {}
+        for r in db.execute("SELECT call_id, language, duration, metadata_json FROM calls ORDER BY call_id"):
+            meta = json.loads(r["metadata_json"] or "{}")
+            dur = r["duration"] if r["duration"] is not None else ends.get(r["call_id"])
+            date = pd.to_datetime(meta.get("date"), errors="coerce") if _clean(meta.get("date")) else pd.NaT
+            if pd.isna(date):
+                date = None
+            elif date.tzinfo is not None:
+                date = date.tz_localize(None)
+            amount = pd.to_numeric(meta.get("amount"), errors="coerce") if _clean(meta.get("amount")) else None
+            calls[r["call_id"]] = {
+                "call_id": r["call_id"], "language": (r["language"] or "").lower()[:2] or None,
+                "duration": float(dur) if dur is not None else None, "date": date,
+                "agent": _clean(meta.get("agent")), "lead_source": _clean(meta.get("lead_source")),
+                "campaign": _clean(meta.get("campaign")), "outcome": norm_outcome(meta.get("outcome")),
+                "amount": float(amount) if amount is not None and not math.isnan(amount) else None,
+            }
+        self.calls = calls
+        self.n_calls = len(calls)
+
+        # statements with their theme (LEFT JOIN: a store may have statements but no themes yet)
+        self.statements = [dict(r) for r in db.execute(
+            "SELECT s.id, s.call_id, s.turn, s.kind, s.text, s.start, st.theme_id, st.outlier, st.score "
+            "FROM statements s LEFT JOIN statement_themes st ON st.statement_id = s.id "
+            "ORDER BY s.call_id, s.turn, s.id")]
+        theme_rows = {(r["kind"], r["theme_id"]): dict(r) for r in db.execute("SELECT * FROM themes")}
+        kinds_with_themes = {k for k, _ in theme_rows}
+        # Without a themes stage, identical statements (case/punctuation aside) still group together.
+        for s in self.statements:
+            if s["theme_id"] is None and s["kind"] not in kinds_with_themes:
+                key = " ".join(re.findall(r"\w+", s["text"].lower()))[:80] or "_"
+                s["theme_id"], s["outlier"] = "text:" + key, 0
+                theme_rows.setdefault((s["kind"], s["theme_id"]), {
+                    "kind": s["kind"], "theme_id": s["theme_id"], "label": s["text"].strip(),
+                    "n_statements": 0, "n_calls": 0, "share_calls": 0.0, "emerging": 0, "info_json": "{}"})
+        members: dict[tuple[str, str], set[str]] = defaultdict(set)
+        n_stmt: Counter = Counter()
+        by_theme_stmts: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        for s in self.statements:
+            if s["theme_id"] is None or s["outlier"] or s["call_id"] not in calls:
+                continue
+            key = (s["kind"], s["theme_id"])
+            members[key].add(s["call_id"])
+            n_stmt[key] += 1
+            by_theme_stmts[key].append(s)
+        self.members = members
+
+        self.themes: dict[str, list[ThemeRow]] = {k: [] for k in KINDS}
+        for key, t in theme_rows.items():
+            kind, tid = key
+            info = json.loads(t.get("info_json") or "{}")
+            labels = info.get("labels") if isinstance(info.get("labels"), dict) else {}
+            label = labels.get(self.lang) or t["label"]
+            ids = members.get(key, set())
+            n = len(ids) if key in members else int(t["n_calls"] or 0)
+            if n == 0:
+                continue
+            won = sum(1 for c in ids if calls[c]["outcome"] == "won")
+            lost = sum(1 for c in ids if calls[c]["outcome"] == "lost")
+            row = ThemeRow(kind, tid, self.redact(str(label)), n, n_stmt.get(key) or int(t["n_statements"] or 0),
+                           n / self.n_calls if self.n_calls else 0.0, bool(t["emerging"]), won, lost,
+                           [str(x) for x in (info.get("terms") or [])][:8],
+                           self._quotes(info.get("quotes") or [], by_theme_stmts.get(key, [])),
+                           anchor(kind, tid))
+            self.themes.setdefault(kind, []).append(row)
+        for kind in self.themes:
+            self.themes[kind].sort(key=lambda r: (-r.n_calls, -r.n_statements, r.label))
+        self.theme_index = {(r.kind, r.theme_id): r for rows in self.themes.values() for r in rows}
+
+    def _quotes(self, info_quotes: list, stmts: list[dict], k: int = 3) -> list[dict[str, Any]]:
+        """Up to k verbatim quotes from different calls: the themes stage's picks first, then the
+        statements closest to the theme centre."""
+        cands = [q for q in info_quotes if isinstance(q, dict) and q.get("text") and q.get("call_id") in self.calls]
+        cands += sorted(stmts, key=lambda s: -(s["score"] if s["score"] is not None else 0.0))
+        out, seen_calls, seen_text = [], set(), set()
+        for q in cands:
+            cid, text = q["call_id"], str(q["text"]).strip()
+            if cid in seen_calls or text.lower() in seen_text:
+                continue
+            seen_calls.add(cid)
+            seen_text.add(text.lower())
+            out.append({"call_id": cid, "agent": self.calls[cid]["agent"] or "", "start": q.get("start"),
+                        "ts": fmt_ts(q.get("start")), "text": self.redact(text)})
+            if len(out) == k:
+                break
+        return out
+
+    # ---- headline -----------------------------------------------------------------------
+    def headline(self) -> dict[str, Any]:
+        calls = list(self.calls.values())
+        outcomes = Counter(c["outcome"] for c in calls)
+        dates = [c["date"] for c in calls if c["date"] is not None]
+        langs = Counter(c["language"] or "?" for c in calls)
+        seconds = sum(c["duration"] or 0.0 for c in calls)
+        return {
+            "n_calls": self.n_calls,
+            "hours": seconds / 3600.0,
+            "period": (min(dates).date().isoformat(), max(dates).date().isoformat()) if dates else None,
+            "languages": langs.most_common(),
+            "outcomes": {k: outcomes.get(k, 0) for k in ("won", "lost", "pending", "unknown")},
+            "conversion": conversion(outcomes.get("won", 0), outcomes.get("lost", 0)),
+            "n_statements": sum(1 for s in self.statements if s["call_id"] in self.calls),
+        }
+
+    # ---- trends -------------------------------------------------------------------------
+    def periods(self) -> tuple[str, list[str], dict[str, str]]:
+        """(granularity, ordered period labels, call_id -> period) choosing week/month/quarter by span."""
+        dated = {cid: c["date"] for cid, c in self.calls.items() if c["date"] is not None}
+        if not dated:
+            return "month", [], {}
+        span = (max(dated.values()) - min(dated.values())).days
+        if span <= 62:
+            gran, fmt = "week", lambda d: f"{d.isocalendar().year}-W{d.isocalendar().week:02d}"
+        elif span <= 2 * 366:
+            gran, fmt = "month", lambda d: f"{d.year}-{d.month:02d}"
+        else:
+            gran, fmt = "quarter", lambda d: f"{d.year}-Q{(d.month - 1) // 3 + 1}"
+        of = {cid: fmt(d) for cid, d in dated.items()}
+        return gran, sorted(set(of.values())), of
+
+    def trend(self, kind: str, top: int = 5) -> dict[str, Any]:
+        gran, labels, of = self.periods()
+        per_period = Counter(of.values())
+        series = []
+        for row in self.themes.get(kind, [])[:top]:
+            ids = self.members.get((kind, row.theme_id), set())
+            cnt = Counter(of[c] for c in ids if c in of)
+            series.append((row.label, [cnt.get(p, 0) / per_period[p] if per_period[p] else 0.0 for p in labels]))
+        return {"granularity": gran, "periods": labels, "series": series, "calls_per_period": [per_period[p] for p in labels]}
+
+    # ---- channels -----------------------------------------------------------------------
+    def dims(self) -> list[str]:
+        return [d for d in ("lead_source", "campaign") if any(c[d] for c in self.calls.values())]
+
+    def groups(self, dim: str, other_label: str) -> dict[str, list[str]]:
+        """Channel value -> call ids; the long tail beyond TOP_GROUPS folds into `other_label`."""
+        by: dict[str, list[str]] = defaultdict(list)
+        for cid, c in self.calls.items():
+            by[c[dim] or "—"].append(cid)
+        ordered = sorted(by.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        if len(ordered) > TOP_GROUPS:
+            head, tail = ordered[:TOP_GROUPS - 1], ordered[TOP_GROUPS - 1:]
+            ordered = head + [(other_label, [c for _, ids in tail for c in ids])]
+        return dict(ordered)
+
+    def outcome_counts(self, ids) -> dict[str, Any]:
+        oc = Counter(self.calls[c]["outcome"] for c in ids)
+        amount = sum(self.calls[c]["amount"] or 0.0 for c in ids if self.calls[c]["outcome"] == "won")
+        return {"n": len(ids), "won": oc["won"], "lost": oc["lost"], "pending": oc["pending"],
+                "unknown": oc["unknown"], "conversion": conversion(oc["won"], oc["lost"]), "amount": amount}
+
+    def channel_theme_matrix(self, groups: dict[str, list[str]], kind: str) -> dict[str, Any]:
+        cols = self.themes.get(kind, [])[:HEATMAP_THEMES]
+        values, counts = [], []
+        for _, ids in groups.items():
+            s = set(ids)
+            row_c = [len(self.members.get((kind, t.theme_id), set()) & s) for t in cols]
+            counts.append(row_c)
+            values.append([n / len(s) if s else 0.0 for n in row_c])
+        return {"rows": list(groups), "cols": [t.label for t in cols], "values": values, "counts": counts}
+
+    def top_themes_in(self, ids, kind: str, k: int = 3) -> list[dict[str, Any]]:
+        s = set(ids)
+        scored = []
+        for t in self.themes.get(kind, []):
+            n = len(self.members.get((kind, t.theme_id), set()) & s)
+            if n:
+                scored.append({"label": t.label, "n": n, "share": n / len(s), "anchor": t.anchor})
+        scored.sort(key=lambda d: (-d["n"], d["label"]))
+        return scored[:k]
+
+    # ---- lost vs won --------------------------------------------------------------------
+    def lost_vs_won(self) -> dict[str, Any]:
+        n_won = sum(1 for c in self.calls.values() if c["outcome"] == "won")
+        n_lost = sum(1 for c in self.calls.values() if c["outcome"] == "lost")
+        rows = []
+        for kind in KINDS:
+            for t in self.themes.get(kind, []):
+                lift, p = lost_won_stats(t.lost, n_lost, t.won, n_won)
+                if lift is None:
+                    continue
+                rows.append({"kind": kind, "label": t.label, "anchor": t.anchor, "theme_id": t.theme_id,
+                             "lost": t.lost, "won": t.won, "share_lost": t.lost / n_lost, "share_won": t.won / n_won,
+                             "lift": lift, "p": p, "few": t.lost + t.won < MIN_THEME_DECIDED,
+                             "significant": p is not None and p < 0.05})
+        over_lost = sorted([r for r in rows if r["lift"] > 1 and r["lost"] >= 2], key=lambda r: (r["p"], -r["lost"]))
+        over_won = sorted([r for r in rows if r["lift"] < 1 and r["won"] >= 2], key=lambda r: (r["p"], -r["won"]))
+        return {"n_won": n_won, "n_lost": n_lost, "rows": rows, "over_lost": over_lost[:10],
+                "over_won": over_won[:10], "has_both": n_won > 0 and n_lost > 0,
+                "small": n_won < MIN_DECIDED_PER_OUTCOME or n_lost < MIN_DECIDED_PER_OUTCOME}
+
+    # ---- agents -------------------------------------------------------------------------
+    def agents(self, adherence_by_call: dict[str, float]) -> list[dict[str, Any]]:
+        by: dict[str, list[str]] = defaultdict(list)
+        for cid, c in self.calls.items():
+            if c["agent"]:
+                by[c["agent"]].append(cid)
+        out = []
+        for agent, ids in sorted(by.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+            d = self.outcome_counts(ids)
+            d.update(agent=agent, hours=sum(self.calls[c]["duration"] or 0.0 for c in ids) / 3600.0,
+                     objections=self.top_themes_in(ids, "objection"),
+                     motives=(self.top_themes_in(ids, "motive", 2) + self.top_themes_in(ids, "need", 2)))
+            adh = [adherence_by_call[c] for c in ids if c in adherence_by_call]
+            d["adherence"] = sum(adh) / len(adh) if adh else None
+            out.append(d)
+        return out
+
+    # ---- script -------------------------------------------------------------------------
+    def script(self) -> dict[str, Any]:
+        db = self.store.db
+        steps = [dict(r) for r in db.execute("SELECT step_id, position, title FROM script_steps ORDER BY position")]
+        adh: dict[str, dict[str, int]] = defaultdict(dict)
+        for r in db.execute("SELECT call_id, step_id, present FROM adherence"):
+            if r["call_id"] in self.calls:
+                adh[r["step_id"]][r["call_id"]] = int(r["present"])
+        titles = {s["step_id"]: s["title"] for s in steps}
+        for sid in adh:
+            if sid not in titles:
+                steps.append({"step_id": sid, "position": 10_000 + len(steps), "title": sid})
+                titles[sid] = sid
+        rows = []
+        for s in steps:
+            calls = adh.get(s["step_id"], {})
+            done = [c for c, p in calls.items() if p]
+            skipped = [c for c, p in calls.items() if not p]
+            od, os_ = self.outcome_counts(done), self.outcome_counts(skipped)
+            rows.append({"step_id": s["step_id"], "title": s["title"], "total": len(calls), "done": len(done),
+                         "skipped": len(skipped), "share_done": len(done) / len(calls) if calls else None,
+                         "conv_done": od["conversion"], "conv_skipped": os_["conversion"]})
+        per_call: dict[str, list[int]] = defaultdict(list)
+        for sid, calls in adh.items():
+            for c, p in calls.items():
+                per_call[c].append(p)
+        adherence_by_call = {c: sum(v) / len(v) for c, v in per_call.items() if v}
+        coverage = []
+        for r in db.execute("SELECT * FROM coverage ORDER BY n_lost DESC, n_calls DESC"):
+            t = self.theme_index.get((r["kind"], r["theme_id"]))
+            coverage.append({"kind": r["kind"], "theme_id": r["theme_id"],
+                             "label": t.label if t else self.redact(r["label"]), "anchor": t.anchor if t else None,
+                             "covered": bool(r["covered"]), "best_step": r["best_step"],
+                             "best_step_title": titles.get(r["best_step"] or "", r["best_step"]),
+                             "score": r["score"], "n_calls": r["n_calls"], "n_lost": r["n_lost"],
+                             "n_won": r["n_won"], "lift_lost": r["lift_lost"]})
+        return {"steps": rows, "coverage": coverage, "adherence_by_call": adherence_by_call,
+                "present": bool(steps or coverage)}
+
+    def failed_calls(self) -> list[dict[str, Any]]:
+        return [{"call_id": e["call_id"] or "", "source_path": e["source_path"] or "", "stage": e["stage"],
+                 "message": e["message"]} for e in self.store.errors()]
