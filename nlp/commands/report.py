@@ -1,7 +1,95 @@
-"""CLI commands: report."""
+"""CLI commands: report, run (every stage in one go), demo (run on the bundled sample)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
 
 import typer
 
+from . import STORE_HELP, eprint, handle_errors
+
+LANG_HELP = "Report language: ru or en (default: the calls' dominant language)."
+OFFER_HELP = ("The offer's text (Markdown or plain text): needs and motives customers voice that it does "
+              "not mention become recommendations.")
+NO_REDACT_HELP = "Keep phone numbers, e-mails, card/document numbers and names in quotes and exports."
+
+
+def _check_lang(lang: Optional[str]) -> Optional[str]:
+    if lang is None:
+        return None
+    lang = lang.strip().lower()
+    if lang not in ("ru", "en"):
+        raise typer.BadParameter("use ru or en", param_hint="--lang")
+    return lang
+
+
+def _print_run(result) -> None:
+    eprint(result.text())
+    typer.echo(str(result.report.html))
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command("report")
+    @handle_errors
+    def report(
+        store: Path = typer.Option(Path("./callbridge-data"), "--store", help=STORE_HELP),
+        out: Path = typer.Option(..., "--out", help="Folder for report.html, report.md, report.xlsx and tables/*.csv."),
+        lang: Optional[str] = typer.Option(None, "--lang", help=LANG_HELP),
+        offer: Optional[Path] = typer.Option(None, "--offer", help=OFFER_HELP),
+        no_redact: bool = typer.Option(False, "--no-redact", help=NO_REDACT_HELP),
+    ) -> None:
+        """Write the marketing report (HTML, Markdown, CSV, XLSX) from a store.
+
+        Themes with numbers and quotes, lead sources and campaigns, lost vs won calls, agents,
+        script gaps, and what to change in the offer and the script. Quotes and exports are
+        redacted unless --no-redact.
+        """
+        from ..report import build_report
+        from ..store import Store
+
+        lang = _check_lang(lang)
+        with Store(store, create=False) as st:
+            res = build_report(st, out, lang=lang, offer_path=offer, redact=not no_redact)
+        eprint(f"{res.n_calls} calls, {res.n_recommendations} recommendations, language {res.lang}; "
+               f"{len(res.csv)} tables in {res.out_dir / 'tables'}, {res.xlsx.name}, {res.md.name}")
+        typer.echo(str(res.html))
+
+    @app.command("run")
+    @handle_errors
+    def run(
+        inputs: List[Path] = typer.Argument(..., help="Recordings, transcripts (any format `import` reads) or "
+                                            "folders of either, mixed."),
+        out: Path = typer.Option(..., "--out", help="Folder for the report (and the store, unless --store)."),
+        script: Optional[Path] = typer.Option(None, "--script", help="Sales script (Markdown/DOCX): enables "
+                                              "script-gap analysis."),
+        offer: Optional[Path] = typer.Option(None, "--offer", help=OFFER_HELP),
+        metadata: Optional[Path] = typer.Option(None, "--metadata", help="CRM CSV joined by call_id or file name "
+                                                "(date, agent, lead_source, campaign, outcome, amount, ...)."),
+        store: Optional[Path] = typer.Option(None, "--store", help=STORE_HELP + " Default: OUT/store."),
+        lang: Optional[str] = typer.Option(None, "--lang", help=LANG_HELP),
+        no_redact: bool = typer.Option(False, "--no-redact", help=NO_REDACT_HELP),
+    ) -> None:
+        """Everything in one go: transcribe or import → extract → themes → script gaps → report.
+
+        Rerunnable: recordings already transcribed into the store with the same settings are skipped.
+        """
+        from ..pipeline import run as run_pipeline
+
+        res = run_pipeline(inputs, out, store_dir=store, script=script, offer=offer, metadata=metadata,
+                           lang=_check_lang(lang), redact=not no_redact)
+        _print_run(res)
+
+    @app.command("demo")
+    @handle_errors
+    def demo(
+        out: Path = typer.Option(Path("callbridge-demo"), "--out", help="Folder for the demo's store and report."),
+        lang: Optional[str] = typer.Option(None, "--lang", help=LANG_HELP),
+    ) -> None:
+        """Run the whole pipeline on the bundled sample calls (data/sample/).
+
+        Uses the sample's sales script, offer and CRM metadata; the report is OUT/report.html.
+        """
+        from ..pipeline import demo as run_demo
+
+        _print_run(run_demo(out, lang=_check_lang(lang)))

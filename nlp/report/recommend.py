@@ -82,11 +82,16 @@ def match_offer(themes: list, offer_text: str, store=None) -> dict[tuple[str, st
     if not lines or not themes:
         return {}
     offer_lemmas = set().union(*(_content_lemmas(x) for x in lines))
-    line_vecs = embed(lines, store)
+    theme_texts = [[t.label] + [q["text"] for q in t.quotes] for t in themes]
+    # one embed call for everything: each e5 call has a fixed cost of seconds
+    flat = lines + [x for texts in theme_texts for x in texts]
+    vecs_all = embed(flat, store)
+    line_vecs = vecs_all[:len(lines)]
+    pos = len(lines)
     out = {}
-    for t in themes:
-        texts = [t.label] + [q["text"] for q in t.quotes]
-        vecs = embed(texts, store)
+    for t, texts in zip(themes, theme_texts):
+        vecs = vecs_all[pos:pos + len(texts)]
+        pos += len(texts)
         centre = vecs.mean(axis=0)
         centre /= np.linalg.norm(centre) or 1.0
         sims = line_vecs @ centre
