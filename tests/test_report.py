@@ -15,7 +15,7 @@ import pytest
 from nlp.errors import InputFormatError
 from nlp.report import build_report, dominant_language, md_escape
 from nlp.report import charts
-from nlp.report.analysis import lost_won_stats, norm_outcome
+from nlp.report.analysis import fisher_exact_p, lost_won_stats, norm_outcome
 from nlp.store import Store
 from nlp.types import Call, Statement, Turn
 
@@ -325,6 +325,10 @@ def test_units():
     lift, p = lost_won_stats(8, 10, 1, 10)
     assert lift > 4 and p < 0.01
     assert lost_won_stats(1, 0, 1, 5) == (None, None)
+    # same values as scipy.stats.fisher_exact (two-sided)
+    assert fisher_exact_p(8, 2, 1, 9) == pytest.approx(0.005477494641581329)
+    assert fisher_exact_p(3, 1, 1, 3) == pytest.approx(0.48571428571428565)
+    assert fisher_exact_p(0, 5, 5, 0) == pytest.approx(0.007936507936507938)
     assert md_escape("a|b <b>x</b>\nc") == "a\\|b &lt;b&gt;x&lt;/b&gt; c"
     svg = charts.hbar([("<b>x</b>", 0.5, "50%")], "t<")
     assert "<b>" not in svg and "&lt;b&gt;" in svg and "<rect" in svg
