@@ -59,6 +59,8 @@ def offer_lines(text: str) -> list[str]:
 
     out = []
     for raw in text.splitlines():
+        if raw.startswith("# "):  # the document title names the company, not a promise
+            continue
         line = _MD.sub("", raw).strip()
         if len(line) < 3:
             continue
@@ -79,8 +81,10 @@ def match_offer(themes: list, offer_text: str, store=None) -> dict[tuple[str, st
     from ..vectors import embed
 
     lines = offer_lines(offer_text)
-    if not lines or not themes:
+    if not themes:
         return {}
+    if not lines:  # an offer with no sentence mentions nothing
+        return {(t.kind, t.theme_id): OfferMatch(False, 0.0, "", 0.0) for t in themes}
     offer_lemmas = set().union(*(_content_lemmas(x) for x in lines))
     theme_texts = [[t.label] + [q["text"] for q in t.quotes] for t in themes]
     # one embed call for everything: each e5 call has a fixed cost of seconds
@@ -124,7 +128,7 @@ def offer_recommendations(data, offer_text: str | None, tr: dict, store=None) ->
             "area": "offer", "kind": t.kind, "theme_id": t.theme_id, "anchor": t.anchor, "n_calls": t.n_calls,
             "text": tr["rec_offer_missing"].format(label=t.label, kind=tr["kind_short"][t.kind], n=t.n_calls,
                                                    total=data.n_calls, share=_pct(t.share)),
-            "detail": tr["rec_offer_closest"].format(line=m.line, sim=f"{m.similarity:.2f}"),
+            "detail": tr["rec_offer_closest"].format(line=m.line, sim=f"{m.similarity:.2f}") if m.line else "",
             "quote": t.quotes[0] if t.quotes else None,
         })
     return recs[:MAX_OFFER_RECS]
@@ -132,8 +136,10 @@ def offer_recommendations(data, offer_text: str | None, tr: dict, store=None) ->
 
 def script_recommendations(data, script: dict, tr: dict) -> list[dict[str, Any]]:
     recs = []
+    n_lost = sum(1 for c in data.calls.values() if c["outcome"] == "lost")
+    min_lost = 2 if n_lost >= 5 else 1  # one lost call is an anecdote once there are several
     for c in script["coverage"]:
-        if c["kind"] != "objection" or c["covered"] or not c["n_lost"]:
+        if c["kind"] != "objection" or c["covered"] or (c["n_lost"] or 0) < min_lost:
             continue
         lift = c["lift_lost"]
         lift_txt = tr["rec_lift"].format(lift=f"{lift:.1f}") if lift is not None and lift > 1.05 else ""
