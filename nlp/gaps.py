@@ -62,7 +62,22 @@ FEATURES: tuple[str, ...] = (
     "step_rank",      # rank of this step's best similarity among all steps in this call, 0 = best, 1 = worst
     "z_units_excl",   # z_units of the best unit that prefers this step (0 when none does)
     "log_units",      # log of the number of agent units in the call
+    "noisy_or",       # 1 - prod(1 - p_unit): p_unit = (unit's softmax share of this step) x (how far above typical)
+    # the same first four, against the batch's own confident examples of the step (see `_expand`)
+    "exp_sim_max", "exp_z_units", "exp_z_calls", "exp_exclusive",
 )
+_BASE = 11  # features computed by `_features` from one similarity matrix
+
+# Transductive prototypes: per step, up to this many agent units of the batch that clearly prefer the
+# step and stand this many SDs above typical become extra examples. Agents' own wording of a step is
+# closer to other agents' wording than to the script's, so a call is also compared with them (never
+# with units of its own call). Uses no labels.
+_SEEDS = 20
+_SEED_Z = 1.5
+_SEED_KNN = 3
+# softmax temperature over steps and the z-score knee for `noisy_or`
+_TEMP = 0.02
+_NOR_Z = 1.5
 
 
 # ---- data ------------------------------------------------------------------------------
@@ -282,7 +297,36 @@ def match_calls(calls: Sequence[Call], script: Script, store: "Store | None" = N
         cols = owner_arr == k
         if cols.any():
             sims[:, k] = raw[:, cols].max(axis=1)
-    return _features(units, sims, C, K)
+    m = _features(units, sims, C, K)
+    if units:
+        m2 = _features(units, _expand(units, U, sims), C, K)
+        m.X[:, _BASE:] = m2.X[:, [0, 1, 2, 3]]
+    return m
+
+
+def _excl(sims: np.ndarray) -> np.ndarray:
+    """How much each unit prefers each step over its best other step."""
+    if sims.shape[1] < 2:
+        return np.zeros_like(sims)
+    top2 = np.sort(sims, axis=1)[:, -2:]
+    return sims - np.where(sims >= top2[:, [1]], top2[:, [0]], top2[:, [1]])
+
+
+def _expand(units: list[Unit], U: np.ndarray, sims: np.ndarray) -> np.ndarray:
+    """units x steps: mean similarity to the nearest confident units of the step in OTHER calls."""
+    call_of = np.asarray([u.call for u in units])
+    z = (sims - sims.mean(axis=0)) / np.maximum(sims.std(axis=0), 0.02)
+    excl = _excl(sims)
+    out = sims.copy()
+    for k in range(sims.shape[1]):
+        cand = np.where((excl[:, k] > 0) & (z[:, k] > _SEED_Z))[0]
+        cand = cand[np.argsort(-z[cand, k])][:_SEEDS]
+        if cand.size == 0:
+            continue
+        S = U @ U[cand].T
+        S[call_of[:, None] == call_of[cand][None, :]] = -1.0
+        out[:, k] = np.sort(S, axis=1)[:, ::-1][:, :_SEED_KNN].mean(axis=1)
+    return out
 
 
 def _features(units: list[Unit], sims: np.ndarray, C: int, K: int) -> Matching:
@@ -295,13 +339,10 @@ def _features(units: list[Unit], sims: np.ndarray, C: int, K: int) -> Matching:
     call_of = np.asarray([u.call for u in units])
     pos = np.asarray([u.rel_pos for u in units], dtype=np.float32)
     mu, sd = sims.mean(axis=0), np.maximum(sims.std(axis=0), 0.02)
-    # how much each unit prefers step k over its best other step
-    if K > 1:
-        top2 = np.sort(sims, axis=1)[:, -2:]
-        other = np.where(sims >= top2[:, [1]], top2[:, [0]], top2[:, [1]])
-    else:
-        other = np.zeros_like(sims)
-    excl = sims - other
+    excl = _excl(sims)
+    soft = np.exp((sims - sims.max(axis=1, keepdims=True)) / _TEMP)
+    soft /= soft.sum(axis=1, keepdims=True)
+    p_unit = soft / (1.0 + np.exp(-2.0 * ((sims - mu) / sd - _NOR_Z)))
     argmax = sims.argmax(axis=1)
     step_pos = np.arange(K) / max(K - 1, 1)
     order = np.argsort(call_of, kind="stable")
@@ -325,6 +366,7 @@ def _features(units: list[Unit], sims: np.ndarray, C: int, K: int) -> Matching:
         pref = np.where(excl[idx] >= 0, (s - mu) / sd, -np.inf).max(axis=0)
         X[c, :, 8] = np.where(np.isfinite(pref), pref, 0.0)
         X[c, :, 9] = math.log(idx.size)
+        X[c, :, 10] = 1.0 - np.prod(1.0 - p_unit[idx], axis=0)
         near = s >= (m - _FIRST_MARGIN)
         first[c] = idx[near.argmax(axis=0)]
     has = best[:, 0] >= 0
@@ -343,7 +385,7 @@ class AdherenceCalibrator:
     calls costs milliseconds.
     """
 
-    def __init__(self, C: float = 0.3, threshold: float = 0.5):
+    def __init__(self, C: float = 0.05, threshold: float = 0.5):
         self.C = C
         self.threshold = threshold
 

@@ -128,9 +128,13 @@ def training_table(calib_path: Path | None, others: list[Business], exclude: str
     if train:
         for xi, yi, gi in zip(train["X"], train["y"], train["groups"]):
             if gi not in given:
-                X.append(xi), y.append(yi), g.append(gi)
+                X.append(xi)
+                y.append(yi)
+                g.append(gi)
     for o in others:
-        X += o.X.tolist(), y += o.y.tolist(), g += [o.fingerprint] * len(o.y)
+        X += o.X.tolist()
+        y += o.y.tolist()
+        g += [o.fingerprint] * len(o.y)
     return np.asarray(X, dtype=np.float64), np.asarray(y), g
 
 
