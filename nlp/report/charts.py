@@ -39,7 +39,7 @@ def hbar(items: Sequence[tuple[str, float, str]], title: str, *, max_value: floa
     row, pad = 22, 4
     height = row * len(items) + pad * 2
     top = max_value if max_value else max((v for _, v, _ in items), default=1.0) or 1.0
-    bar_w = width - label_width - 90
+    bar_w = width - label_width - 170  # room for the annotation after the longest bar
     body = []
     for i, (label, value, note) in enumerate(items):
         y = pad + i * row
@@ -129,7 +129,7 @@ def heatmap(rows: Sequence[str], cols: Sequence[str], values: Sequence[Sequence[
         return ""
     label_w, head_h, cell_h = 170, 130, 24
     cell_w = max(34, min(90, (width - label_w) // len(cols)))
-    width = label_w + cell_w * len(cols) + 4
+    width = label_w + cell_w * len(cols) + 120  # rotated column labels run up and to the right
     height = head_h + cell_h * len(rows) + 4
     vmax = max((v for r in values for v in r), default=0.0) or 1.0
     body = []
