@@ -47,7 +47,9 @@ _WORD = re.compile(r"\S+")
 _PLACEHOLDER = re.compile(r"\s*(?:\.\.\.|…)\s*")
 
 # Order: a step counts as performed at the first sentence scoring within this margin of its best one.
-_FIRST_MARGIN = 0.02
+_FIRST_MARGIN = 0.03
+# similarity traded per unit of relative distance between a sentence and the step's script position
+_POS_PRIOR = 0.04
 # Outcome statistics are not interpreted below this many calls in either group.
 MIN_OUTCOME_CALLS = 5
 
@@ -352,7 +354,9 @@ def _features(units: list[Unit], sims: np.ndarray, C: int, K: int) -> Matching:
         if idx.size == 0:
             continue
         s = sims[idx]                                   # units_in_call x K
-        bi = s.argmax(axis=0)
+        # positional prior: among near-equal candidates, prefer the one where the script puts the step
+        # (a "thank you" early in the call is rarely the closing)
+        bi = (s - _POS_PRIOR * np.abs(pos[idx][:, None] - step_pos[None, :])).argmax(axis=0)
         m = s[bi, np.arange(K)]
         best[c] = idx[bi]
         srt = np.sort(s, axis=0)
@@ -367,8 +371,8 @@ def _features(units: list[Unit], sims: np.ndarray, C: int, K: int) -> Matching:
         X[c, :, 8] = np.where(np.isfinite(pref), pref, 0.0)
         X[c, :, 9] = math.log(idx.size)
         X[c, :, 10] = 1.0 - np.prod(1.0 - p_unit[idx], axis=0)
-        near = s >= (m - _FIRST_MARGIN)
-        first[c] = idx[near.argmax(axis=0)]
+        near = (s >= (m - _FIRST_MARGIN)) & (excl[idx] >= 0)
+        first[c] = np.where(near.any(axis=0), idx[near.argmax(axis=0)], idx[bi])
     has = best[:, 0] >= 0
     for k in range(K):
         X[:, k, 2] = _zscore(X[:, k, 0], X[has, k, 0]) if has.sum() > 2 else 0.0
@@ -463,7 +467,7 @@ def score_adherence(calls: Sequence[Call], script: Script, store: "Store | None"
         for k, step in enumerate(script.steps):
             p = float(proba[c, k])
             present = int(p >= cal.threshold)
-            u = m.first_unit[c, k] if present else m.best_unit[c, k]
+            u = m.best_unit[c, k]
             unit = m.units[u] if u >= 0 else None
             rows.append(AdherenceRow(call.call_id, step.step_id, present, round(p, 4),
                                      unit.text if unit else None, unit.turn if unit else None,
@@ -512,14 +516,17 @@ def _outcome(stats: StepStats, present: list[int], outcomes: list[str | None]) -
                               f"{stats.win_rate_without:.0%} without, Fisher p={stats.fisher_p if stats.fisher_p is not None else float('nan'):.2f})")
 
 
-def order_issues(calls: Sequence[Call], script: Script, rows: list[AdherenceRow]) -> tuple[list[OrderIssue], dict[str, int]]:
+def order_issues(calls: Sequence[Call], script: Script, rows: list[AdherenceRow],
+                 matching: Matching | None = None) -> tuple[list[OrderIssue], dict[str, int]]:
     """Pairs of performed steps done in the reverse of the script's order (by the turn each first
-    appears in), and per step the calls where it came too early."""
+    appears in: the earliest sentence that prefers the step and scores near its best), and per step
+    the calls where it came too early."""
     K = len(script.steps)
     first: dict[str, dict[int, int]] = {}
     for i, r in enumerate(rows):
         if r.present and r.turn is not None:
-            first.setdefault(r.call_id, {})[i % K] = r.turn
+            u = matching.first_unit[i // K, i % K] if matching is not None else -1
+            first.setdefault(r.call_id, {})[i % K] = matching.units[u].turn if u >= 0 else r.turn
     pairs: dict[tuple[int, int], list] = {}
     early: dict[str, set[str]] = {}
     for cid, t in first.items():
@@ -647,8 +654,8 @@ def run_gaps(store: "Store", script: Script, out_dir: str | Path | None = None,
     if not script.steps:
         raise InputFormatError("the script has no steps", hint="mark each step with a heading like '## greeting: Greeting'")
     calls = list(store.iter_calls())
-    rows, _ = score_adherence(calls, script, store, calibrator)
-    order, early = order_issues(calls, script, rows)
+    rows, m = score_adherence(calls, script, store, calibrator)
+    order, early = order_issues(calls, script, rows, m)
     steps = step_stats(calls, script, rows, early)
     cov, note = coverage(store, script)
     res = GapResult(script.title, len(calls), len(script.steps), rows, steps, order, cov, note)
