@@ -212,7 +212,10 @@ def _units_of_call(call: Call, ans: list[Analysis], rules: CueRules, lang: str) 
                 "turn_words": min(len(tl), 80) / 80, "after_agent_q": float(last_agent[2]),
                 "short": float(nw <= 3), "unpunct": float(unpunct), "lang_en": float(lang == "en"),
             })
-            units.append(Unit(call.call_id, ti, cs, ce, turn.text[cs:ce], lang, turn.start, f, lem))
+            u = Unit(call.call_id, ti, cs, ce, turn.text[cs:ce], lang, turn.start, f, lem)
+            for k, v in rule_scores(u).items():
+                f[f"r_{k}"] = v
+            units.append(u)
             prev_counts = counts
         cust_ord += 1
     return units
@@ -241,6 +244,14 @@ RULE_WEIGHTS: dict[str, dict[str, float]] = {
                   "c_positive": -0.8, "c_already": 0.4},
 }
 RULE_THRESHOLD = 1.6
+
+
+def rule_proba(u: "Unit", classes: Sequence[str], temp: float = 1.0) -> np.ndarray:
+    """Rule scores as a distribution over `classes`; "none" scores the rule threshold."""
+    sc = rule_scores(u)
+    r = np.array([sc.get(c, RULE_THRESHOLD) if c != NONE else RULE_THRESHOLD for c in classes], dtype=float)
+    r = np.exp((r - r.max()) / temp)
+    return r / r.sum()
 _SKIP = ("c_greeting", "c_ack", "c_farewell")
 
 
@@ -260,17 +271,22 @@ class StatementClassifier:
     `_`. `y` holds a kind from LABEL_KINDS or "none" per unit.
     """
 
-    def __init__(self, C: float = 0.5, lexical: bool = True, n_features: int = 2 ** 16,
-                 class_weight: str | None = "balanced", threshold: float = 0.5, seed: int = 0):
+    def __init__(self, C: float = 0.2, lexical: bool = False, n_features: int = 2 ** 16,
+                 class_weight: str | None = None, rule_weight: float = 0.7, rule_temp: float = 1.0,
+                 seed: int = 0):
         self.C = C
         self.lexical = lexical
         self.n_features = n_features
         self.class_weight = class_weight
-        self.threshold = threshold
+        # Few labelled calls: the learned probabilities are blended with the hand-weighted cue rules,
+        # which carry what the training calls cannot (other businesses, other phrasings).
+        self.rule_weight = rule_weight
+        self.rule_temp = rule_temp
         self.seed = seed
 
     def get_params(self, deep: bool = True) -> dict:
-        return {k: getattr(self, k) for k in ("C", "lexical", "n_features", "class_weight", "threshold", "seed")}
+        return {k: getattr(self, k) for k in ("C", "lexical", "n_features", "class_weight", "rule_weight",
+                                               "rule_temp", "seed")}
 
     def set_params(self, **p) -> "StatementClassifier":
         for k, v in p.items():
@@ -311,6 +327,8 @@ class StatementClassifier:
                                          random_state=self.seed)
         self.model_.fit(X, list(y))
         self.classes_ = list(self.model_.classes_)
+        self.n_units_ = len(y)
+        self.class_counts_ = {c: int(sum(1 for v in y if v == c)) for c in self.classes_}
         return self
 
     def predict_proba(self, units: Sequence[Unit]) -> np.ndarray:
@@ -319,16 +337,13 @@ class StatementClassifier:
         return self.model_.predict_proba(self._matrix(units))
 
     def predict(self, units: Sequence[Unit]) -> list[tuple[str, float]]:
-        """(kind or "none", probability) per unit."""
+        """(kind or "none", blended probability) per unit."""
         P = self.predict_proba(units)
         out = []
-        none_i = self.classes_.index(NONE) if NONE in self.classes_ else -1
-        for row in P:
-            j = int(np.argmax(row))
-            if j == none_i or row[j] < self.threshold * 0 + 0.0:
-                out.append((NONE, float(row[j])))
-            else:
-                out.append((self.classes_[j], float(row[j])))
+        for u, row in zip(units, P):
+            q = (1 - self.rule_weight) * row + self.rule_weight * rule_proba(u, self.classes_, self.rule_temp)
+            j = int(np.argmax(q))
+            out.append((self.classes_[j], float(q[j])))
         return out
 
     def __setstate__(self, state):
@@ -430,7 +445,7 @@ def _question(u: Unit) -> bool:
 
 
 def extract_units(calls: Sequence[Call], units_per_call: Sequence[Sequence[Unit]],
-                  model: StatementClassifier | None, threshold: float = 0.5) -> list[Statement]:
+                  model: StatementClassifier | None) -> list[Statement]:
     flat = [u for us in units_per_call for u in us]
     if model is not None:
         preds = model.predict(flat)
@@ -448,7 +463,7 @@ def extract_units(calls: Sequence[Call], units_per_call: Sequence[Sequence[Unit]
             out.append(_stmt(op, "opening", 0.8))
         for u in units:
             k, p = kind_of[id(u)]
-            if k != NONE and p >= threshold * 0:
+            if k != NONE:
                 out.append(_stmt(u, k, p))
             if _question(u):
                 out.append(_stmt(u, "question", 0.9 if u.feats.get("qmark") else 0.6))
@@ -468,9 +483,10 @@ def extract_calls(calls: list[Call], model_path: str | Path | None = None, *,
     return extract_units(calls, call_units(calls), model)
 
 
-def extract_store(store: "Store", model_path: str | Path | None = None, batch: int = 200) -> int:
+def extract_store(store: "Store", model_path: str | Path | None = None, batch: int = 200, *,
+                  use_model: bool = True) -> int:
     """Extract statements for every call in the store (replacing old ones); returns how many."""
-    model = load_model(model_path)
+    model = load_model(model_path) if use_model else None
     ids = store.call_ids()
     total = 0
     for i in range(0, len(ids), batch):

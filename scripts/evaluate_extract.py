@@ -112,6 +112,7 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dirs", nargs="+")
     ap.add_argument("--mode", choices=("model", "rules", "lobo", "cv"), default="lobo")
+    ap.add_argument("--rule-weight", type=float, default=None)
     ap.add_argument("--model", default=None, help="extractor model for --mode model")
     ap.add_argument("--train", nargs="*", default=[], help="extra labelled folders added to every training set")
     ap.add_argument("--folds", type=int, default=5)
@@ -127,6 +128,8 @@ def main() -> None:
         params["C"] = a.C
     if a.no_lexical:
         params["lexical"] = False
+    if a.rule_weight is not None:
+        params["rule_weight"] = a.rule_weight
     sc = Scores()
     t0 = time.perf_counter()
     groups = sorted({g for _, _, g in items})

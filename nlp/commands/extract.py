@@ -1,7 +1,75 @@
-"""CLI commands: extract."""
+"""CLI commands: extract, train-extractor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
 
 import typer
 
+from . import STORE_HELP, eprint, handle_errors
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command("extract")
+    @handle_errors
+    def extract(
+        inputs: Optional[List[Path]] = typer.Argument(None, help="Call JSON files or folders (searched "
+                                                      "recursively). Omit with --store to extract the store."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Write statements here as JSON lines."),
+        store: Optional[Path] = typer.Option(None, "--store", help=STORE_HELP + " Extract every call in it "
+                                             "and save the statements there."),
+        model: Optional[Path] = typer.Option(None, "--model", help="Extractor model (.joblib) from "
+                                             "`callbridge train-extractor`. Default: the shipped model."),
+        rules_only: bool = typer.Option(False, "--rules-only", help="Use the cue rules alone, no classifier."),
+    ) -> None:
+        """Pull out what customers say: opening, motives, needs, objections, questions.
+
+        One JSON object a line: call_id, turn, start, kind, text (exact substring of the turn),
+        char_start, confidence, language.
+        """
+        from ..callio import read_calls
+        from ..extract import extract_calls, extract_store
+
+        if bool(inputs) == (store is not None):
+            raise typer.BadParameter("give either call JSON files/folders or --store DIR (import calls into "
+                                     "a store with `callbridge import`)", param_hint="INPUT")
+        from ..callio import atomic_write_text
+
+        if inputs:
+            calls = read_calls(inputs)
+            stmts = extract_calls(calls, model, use_model=not rules_only)
+            lines = "".join(json.dumps(s.to_dict(), ensure_ascii=False) + "\n" for s in stmts)
+            if out is None:
+                typer.echo(lines, nl=False)
+            else:
+                atomic_write_text(out, lines)
+                eprint(f"{len(stmts)} statements from {len(calls)} calls -> {out}")
+            return
+        from ..store import Store
+
+        with Store(store, create=False) as st:
+            n = extract_store(st, model, use_model=not rules_only)
+            if out is not None:
+                atomic_write_text(out, "".join(json.dumps(s.to_dict(), ensure_ascii=False) + "\n"
+                                               for _, s in st.statements()))
+            eprint(f"{n} statements from {len(st.call_ids())} calls saved in {store}")
+
+    @app.command("train-extractor")
+    @handle_errors
+    def train_extractor(
+        labelled: List[Path] = typer.Argument(..., help="Folders with calls/ and labels/ (the labels format "
+                                              "in README.md), searched recursively."),
+        out: Path = typer.Option(Path("models/extractor-custom.joblib"), "--out", help="Model file to write."),
+        C: float = typer.Option(0.2, "--C", help="Inverse regularisation strength of the classifier."),
+        rule_weight: float = typer.Option(0.7, "--rule-weight", help="Share of the cue rules in the final "
+                                          "score (0 = classifier only); lower it when you have many "
+                                          "labelled calls from your own business."),
+    ) -> None:
+        """Train the statement classifier on labelled calls and save it (joblib)."""
+        from ..extract import train_extractor as train
+
+        m = train(labelled, out, C=C, rule_weight=rule_weight)
+        eprint(f"trained on {m.n_units_} units ({', '.join(f'{k}={v}' for k, v in m.class_counts_.items())})"
+               f" -> {out}")
