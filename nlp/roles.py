@@ -72,9 +72,10 @@ def company_names(script: Any = None, vocabulary: Sequence[str] = ()) -> list[st
         for t in texts:
             names += [m.strip() for m in _QUOTED.findall(t)]
         if title and not _QUOTED.search(title):
-            head = re.split(r"\s+[—–-]\s+|:", title)[0].strip()
-            if 0 < len(head.split()) <= 4:
-                names.append(head)
+            head = re.split(r"\s+[—–-]\s+|:", title)[0]
+            for name in re.split(r"\s+[/|]\s+", head):
+                if 0 < len(name.split()) <= 4:
+                    names.append(name.strip())
     names += [v for v in vocabulary if v.strip()]
     seen, out = set(), []
     for n in names:

@@ -31,7 +31,6 @@ sys.path.insert(0, str(ROOT))
 
 from nlp.asr import normalize_for_wer, resolve_model  # noqa: E402
 from nlp.audio import AUDIO_EXTENSIONS, decode  # noqa: E402
-from nlp.callio import read_call  # noqa: E402
 
 
 def find_reference(audio: Path, refdir: Path) -> Path | None:
@@ -59,6 +58,14 @@ def variant(audio: Path, src_rate: int) -> str:
 
 def role_texts(call) -> dict[str, str]:
     return {sp: " ".join(t.text for t in call.turns if t.speaker == sp) for sp in ("agent", "customer")}
+
+
+def reference_texts(path: Path) -> tuple[dict[str, str], dict]:
+    """Agent and customer text of a reference call; a turn's `spoken` form (numbers as words) wins."""
+    d = json.loads(path.read_text(encoding="utf-8"))
+    out = {sp: " ".join(t.get("spoken") or t["text"] for t in d["turns"] if t["speaker"] == sp)
+           for sp in ("agent", "customer")}
+    return out, d
 
 
 def attributed_wer(ref: dict[str, str], hyp: dict[str, str]) -> float:
@@ -127,7 +134,7 @@ def main() -> int:
 
     rows = []
     for i, f in enumerate(files):
-        ref = read_call(find_reference(f, refdir))
+        reft, refd = reference_texts(find_reference(f, refdir))
         order = ("plain", "cb") if i % 2 == 0 else ("cb", "plain")
         res: dict = {}
         for which in order:
@@ -136,7 +143,6 @@ def main() -> int:
             res[which] = (out, time.time() - t)
         (audio, ptexts), pt = res["plain"]
         call, ct = res["cb"]
-        reft = role_texts(ref)
         if len(ptexts) == 2:
             w_plain = min(attributed_wer(reft, {"agent": ptexts[0], "customer": ptexts[1]}),
                           attributed_wer(reft, {"agent": ptexts[1], "customer": ptexts[0]}))
@@ -146,13 +152,14 @@ def main() -> int:
         w_cb = attributed_wer(reft, hyp)
         swapped = attributed_wer(reft, {"agent": hyp["customer"], "customer": hyp["agent"]})
         roles_ok = w_cb <= swapped if audio.is_stereo else None
-        row = {"file": f.name, "variant": variant(f, audio.source_rate), "language": ref.language,
+        row = {"file": f.name, "variant": refd.get("variant") or variant(f, audio.source_rate),
+               "language": refd.get("language"),
                "duration": round(audio.duration, 2), "plain_s": round(pt, 2), "callbridge_s": round(ct, 2),
                "ratio": round(ct / pt, 3), "wer_plain": round(w_plain, 4), "wer_callbridge": round(w_cb, 4),
                "roles_ok": roles_ok, "role_confidence": call.source.get("roles", {}).get("confidence"),
                "detected_language": call.language}
         rows.append(row)
-        print(f"{f.name:32s} {row['variant']:5s} {ref.language} {audio.duration:6.1f}s  plain {pt:6.1f}s "
+        print(f"{f.name:32s} {row['variant']:5s} {row['language']} {audio.duration:6.1f}s  plain {pt:6.1f}s "
               f"WER {w_plain:.3f} | callbridge {ct:6.1f}s WER {w_cb:.3f} roles {'ok' if roles_ok else 'WRONG'}"
               f" ({row['role_confidence']})", flush=True)
 
