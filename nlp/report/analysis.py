@@ -49,6 +49,19 @@ def _clean(value: Any) -> str | None:
     return s or None
 
 
+def _terms(raw: Any) -> list[str]:
+    """Top terms as strings, whether the themes stage stored strings, [term, weight] pairs or dicts."""
+    out = []
+    for x in raw or []:
+        if isinstance(x, (list, tuple)) and x:
+            x = x[0]
+        elif isinstance(x, dict):
+            x = x.get("term") or x.get("text") or ""
+        if str(x).strip():
+            out.append(str(x).strip())
+    return out
+
+
 def anchor(kind: str, theme_id: str) -> str:
     return f"t-{kind}-" + re.sub(r"[^A-Za-z0-9_-]", "_", str(theme_id))
 
@@ -171,7 +184,7 @@ class ReportData:
             kind, tid = key
             info = json.loads(t.get("info_json") or "{}")
             labels = info.get("labels") if isinstance(info.get("labels"), dict) else {}
-            label = labels.get(self.lang) or t["label"]
+            label = labels.get(self.lang) or t["label"] or ", ".join(_terms(info.get("terms"))[:3]) or str(tid)
             ids = members.get(key, set())
             n = len(ids) if key in members else int(t["n_calls"] or 0)
             if n == 0:
@@ -180,7 +193,7 @@ class ReportData:
             lost = sum(1 for c in ids if calls[c]["outcome"] == "lost")
             row = ThemeRow(kind, tid, self.redact(str(label)), n, n_stmt.get(key) or int(t["n_statements"] or 0),
                            n / self.n_calls if self.n_calls else 0.0, bool(t["emerging"]), won, lost,
-                           [str(x) for x in (info.get("terms") or [])][:8],
+                           _terms(info.get("terms"))[:8],
                            self._quotes(info.get("quotes") or [], by_theme_stmts.get(key, [])),
                            anchor(kind, tid))
             self.themes.setdefault(kind, []).append(row)
