@@ -568,11 +568,13 @@ def step_stats(calls: Sequence[Call], script: Script, rows: list[AdherenceRow],
 
 
 # ---- coverage --------------------------------------------------------------------------
-# A customer theme counts as addressed when its statements sit, on average, this close (e5 cosine)
-# to some step's title or example. e5-small similarities of related sentences fall around 0.80-0.90
-# and of unrelated ones around 0.70-0.78, for Russian and English alike.
-COVER_THRESHOLD = 0.82
+# A customer theme counts as addressed by a step when its statements sit clearly closer to that step's
+# examples than customer statements in general do: z = (theme mean - all statements' mean) / their SD,
+# per step. Raw e5 similarity alone cannot decide: generic lines ("I hear you", "Понимаю вас") sit
+# close to every customer sentence, and some themes sit close to every step.
+COVER_Z = 1.5
 _MAX_THEME_TEXTS = 25
+_MIN_PROTO_WORDS = 3
 
 
 def _theme_members(store: "Store", kinds: Sequence[str]) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -588,7 +590,7 @@ def _theme_members(store: "Store", kinds: Sequence[str]) -> dict[tuple[str, str]
 
 
 def coverage(store: "Store", script: Script, kinds: Sequence[str] = COVERAGE_KINDS,
-             threshold: float = COVER_THRESHOLD) -> tuple[list[CoverageRow], str]:
+             min_z: float = COVER_Z) -> tuple[list[CoverageRow], str]:
     """Customer themes with whether a script step addresses them, how often they come up and how much
     more often in lost calls than in won ones. Ranked: uncovered first, then by calls and lift."""
     from .vectors import embed
@@ -604,20 +606,38 @@ def coverage(store: "Store", script: Script, kinds: Sequence[str] = COVERAGE_KIN
     n_won_all = sum(1 for o in outcome.values() if o == "won")
     n_lost_all = sum(1 for o in outcome.values() if o == "lost")
     texts, owner = step_prototypes(script)
-    owner_arr = np.asarray(owner)
+    keep = [i for i, t in enumerate(texts) if len(t.split()) >= _MIN_PROTO_WORDS] or list(range(len(texts)))
+    texts, owner_arr = [texts[i] for i in keep], np.asarray([owner[i] for i in keep])
+    K = len(script.steps)
     P = embed(texts, store)
-    rows = []
+
+    samples = []
     for th in themes:
         info = json.loads(th["info_json"] or "{}")
         mem = members.get((th["kind"], th["theme_id"]), [])
         sample = [m["text"] for m in mem if not m["outlier"]][:_MAX_THEME_TEXTS] or [m["text"] for m in mem][:_MAX_THEME_TEXTS]
         if not sample:
             sample = [q.get("text", "") for q in info.get("quotes", []) if q.get("text")] or [th["label"]]
-        S = embed(sample, store) @ P.T
-        per_step = np.stack([S[:, owner_arr == k].max(axis=1) for k in range(len(script.steps))], axis=1)
-        mean_step = per_step.mean(axis=0)
-        k = int(mean_step.argmax())
-        score = float(mean_step[k])
+        samples.append(sample)
+    flat = [t for smp in samples for t in smp]
+    S_all = embed(flat, store) @ P.T
+    per_all = np.full((len(flat), K), -1.0)
+    for k in range(K):
+        if (owner_arr == k).any():
+            per_all[:, k] = S_all[:, owner_arr == k].max(axis=1)
+    mu, sd = per_all.mean(axis=0), np.maximum(per_all.std(axis=0), 0.01)
+
+    rows = []
+    off = 0
+    for th, sample in zip(themes, samples):
+        info = json.loads(th["info_json"] or "{}")
+        mem = members.get((th["kind"], th["theme_id"]), [])
+        per = per_all[off:off + len(sample)]
+        S = S_all[off:off + len(sample)]
+        off += len(sample)
+        # the SD of a mean of n statements shrinks with sqrt(n); cap n so that big themes need a real shift
+        z = (per.mean(axis=0) - mu) / (sd / math.sqrt(min(len(sample), 4)))
+        k = int(z.argmax())
         best_proto = int(np.where(owner_arr == k)[0][S[:, owner_arr == k].mean(axis=0).argmax()])
         calls = {m["call_id"] for m in mem}
         n_won = sum(1 for c in calls if outcome.get(c) == "won")
@@ -632,13 +652,16 @@ def coverage(store: "Store", script: Script, kinds: Sequence[str] = COVERAGE_KIN
             note = f"too few won/lost calls ({n_lost + n_won}) to judge the lift"
         elif p is not None and p < 0.05:
             note = f"lost calls mention it {'more' if (lift or 0) > 1 else 'less'} often (Fisher p={p:.3f})"
+        else:
+            note = f"no clear won/lost difference (Fisher p={p:.2f})" if p is not None else ""
         quotes = info.get("quotes") or [{k2: m[k2] for k2 in ("call_id", "turn", "start", "text")} for m in mem[:3]]
         rows.append(CoverageRow(
-            th["kind"], th["theme_id"], th["label"], int(score >= threshold), script.steps[k].step_id,
-            round(score, 4), len(calls) or int(th["n_calls"]), n_lost, n_won, lift,
+            th["kind"], th["theme_id"], th["label"], int(z[k] >= min_z), script.steps[k].step_id,
+            round(float(z[k]), 3), len(calls) or int(th["n_calls"]), n_lost, n_won, lift,
             {"quotes": quotes[:5], "best_step_title": script.steps[k].title, "closest_script_text": texts[best_proto],
-             "share_calls": th["share_calls"], "fisher_p": round(p, 4) if p is not None else None,
-             "lift_note": note, "terms": info.get("terms", [])[:8]}))
+             "similarity": round(float(per.mean(axis=0)[k]), 4), "share_calls": th["share_calls"],
+             "fisher_p": round(p, 4) if p is not None else None, "lift_note": note,
+             "terms": info.get("terms", [])[:8]}))
     rows.sort(key=lambda r: (r.covered, -r.n_calls, -(r.lift_lost or 0)))
     for i, r in enumerate(rows):
         r.info["rank"] = i + 1
