@@ -1,0 +1,300 @@
+"""CRM metadata: read a CSV (or XLSX) of calls and join it to the stored calls.
+
+`read_metadata(path)` returns `{key: fields}` where `key` is the row's call_id or file name and
+`fields` holds the known CRM fields in canonical form (`date` ISO, `outcome` one of won/lost/
+pending, `amount` a number, `agent`/`lead_source`/`campaign` strings) plus every other column
+as it was written. Column names and outcome words are data (`rules/metadata.json`): Russian and
+English CRM exports use many spellings. A whole file is checked before anything is joined, so a
+typo in row 900 fails the run before hours of transcription, with every problem listed.
+
+`apply_metadata(store, table)` merges each row into the call whose call_id, source file name or
+file stem equals the key (case-insensitive as a fallback).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .errors import InputFormatError
+from .types import METADATA_FIELDS, OUTCOMES
+
+RULES_PATH = Path(__file__).with_name("rules") / "metadata.json"
+MAX_PROBLEMS = 10
+_SPACES = re.compile(r"[\s_\-]+")
+
+
+@lru_cache(maxsize=1)
+def _rules() -> dict[str, Any]:
+    d = json.loads(RULES_PATH.read_text(encoding="utf-8"))
+    outcomes = {}
+    for outcome, words in d["outcomes"].items():
+        for w in words:
+            outcomes[_norm_word(w)] = outcome
+    d["_outcomes"] = outcomes
+    return d
+
+
+def _norm_word(s: str) -> str:
+    return _SPACES.sub(" ", str(s).strip().lower().replace("ё", "е")).strip()
+
+
+def _norm_header(s: str) -> str:
+    return " ".join(str(s).replace("\ufeff", "").strip().lower().replace("ё", "е").split())
+
+
+# ---- reading ------------------------------------------------------------------------------
+def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        return _read_xlsx(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise InputFormatError(f"cannot read metadata file: {e.strerror}", path=str(path)) from None
+    if not raw.strip():
+        raise InputFormatError("the metadata file is empty", path=str(path),
+                               hint="the first row must name the columns, e.g. call_id,date,agent,outcome")
+    if b"\x00" in raw[:4096] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputFormatError("not a text CSV file (binary data)", path=str(path),
+                               hint="save the table as CSV (UTF-8) or XLSX")
+    text = None
+    for enc in ("utf-8-sig", "utf-16") if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else ("utf-8-sig", "cp1251"):
+        try:
+            text = raw.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    if text is None:
+        raise InputFormatError("cannot decode the metadata file", path=str(path), hint="save it as UTF-8")
+    sample = text[:8192]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        delim = dialect.delimiter
+    except csv.Error:
+        # Excel in Russian locales writes ';'
+        first = sample.splitlines()[0] if sample else ""
+        delim = max(",;\t", key=first.count)
+    rows = [r for r in csv.reader(io.StringIO(text), delimiter=delim) if any(c.strip() for c in r)]
+    if not rows:
+        raise InputFormatError("the metadata file has no rows", path=str(path))
+    return rows[0], rows[1:]
+
+
+def _read_xlsx(path: Path) -> tuple[list[str], list[list[str]]]:
+    try:
+        from openpyxl import load_workbook
+
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as e:  # openpyxl raises many kinds for a damaged or non-XLSX file
+        raise InputFormatError(f"cannot open the workbook: {e}", path=str(path),
+                               hint="save the table as XLSX or CSV") from None
+    ws = wb.worksheets[0]
+    rows = []
+    for r in ws.iter_rows(values_only=True):
+        cells = ["" if c is None else (c.isoformat() if isinstance(c, datetime) else str(c)) for c in r]
+        if any(c.strip() for c in cells):
+            rows.append(cells)
+    wb.close()
+    if not rows:
+        raise InputFormatError("the first sheet of the workbook is empty", path=str(path))
+    return rows[0], rows[1:]
+
+
+def read_metadata(csv_path: str | Path) -> dict[str, dict[str, Any]]:
+    """`{call_id or file name: {field: value}}` from a CRM CSV/XLSX; raises InputFormatError on bad data."""
+    path = Path(csv_path)
+    if not path.exists():
+        raise InputFormatError("metadata file not found", path=str(path))
+    header, rows = _read_rows(path)
+    rules = _rules()
+    names = [_norm_header(h) for h in header]
+    key_col = next((names.index(k) for k in rules["key_columns"] if k in names), None)
+    if key_col is None:
+        raise InputFormatError(f"no key column among {', '.join(repr(h) for h in header[:12])}", path=str(path),
+                               hint="name the column holding the call id or recording file name 'call_id' or 'file'")
+    field_cols: dict[str, int] = {}
+    for field in METADATA_FIELDS:
+        for alias in rules["columns"][field]:
+            i = names.index(alias) if alias in names else -1
+            if i >= 0 and i != key_col and i not in field_cols.values():
+                field_cols[field] = i
+                break
+    extra_cols = [i for i in range(len(header)) if i != key_col and i not in field_cols.values()
+                  and header[i].strip()]
+    day_first = _date_order([r[field_cols["date"]] for r in rows if "date" in field_cols and len(r) > field_cols["date"]])
+    table: dict[str, dict[str, Any]] = {}
+    first_row: dict[str, int] = {}
+    problems: list[str] = []
+    for n, row in enumerate(rows, start=2):  # row 1 is the header
+        row = row + [""] * (len(header) - len(row))
+        key = row[key_col].strip()
+        if not key:
+            problems.append(f"row {n}: the key column '{header[key_col].strip()}' is empty")
+            continue
+        if key in first_row:
+            problems.append(f"row {n}: {key!r} already appears in row {first_row[key]}")
+            continue
+        first_row[key] = n
+        fields: dict[str, Any] = {}
+        for field, i in field_cols.items():
+            value = row[i].strip()
+            if not value:
+                continue
+            try:
+                fields[field] = _CONVERT[field](value, day_first)
+            except ValueError as e:
+                problems.append(f"row {n}, column '{header[i].strip()}': {e}")
+        for i in extra_cols:
+            value = row[i].strip()
+            if value:
+                fields[header[i].strip()] = value
+        table[key] = fields
+    if problems:
+        more = f" (and {len(problems) - MAX_PROBLEMS} more)" if len(problems) > MAX_PROBLEMS else ""
+        raise InputFormatError("bad metadata: " + "; ".join(problems[:MAX_PROBLEMS]) + more, path=str(path),
+                               hint=f"outcome must be one of {', '.join(OUTCOMES)} (or a synonym such as "
+                               "'успех', 'отказ', 'в работе'); dates like 2026-09-14 or 14.09.2026; "
+                               "amounts like 54000 or 54 000,50")
+    return table
+
+
+# ---- values -------------------------------------------------------------------------------
+_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S",
+                 "%Y/%m/%d", "%Y.%m.%d")
+_DMY = re.compile(r"^(\d{1,2})[./-](\d{1,2})[./-](\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+
+
+def _date_order(values: list[str]) -> bool:
+    """True when a column of d/m/y dates is day-first (any first part > 12), False when month-first."""
+    firsts, seconds = set(), set()
+    for v in values:
+        m = _DMY.match(v.strip())
+        if m:
+            firsts.add(int(m.group(1)))
+            seconds.add(int(m.group(2)))
+    if seconds and max(seconds) > 12 and not (firsts and max(firsts) > 12):
+        return False
+    return True  # day-first, as in Russia and most of the world, unless the column proves otherwise
+
+
+def _to_date(value: str, day_first: bool = True) -> str:
+    v = value.strip()
+    iso = v[:-6] if re.search(r"[+-]\d\d:\d\d$", v) else v.rstrip("Z")
+    for fmt in _DATE_FORMATS:
+        try:
+            dt = datetime.strptime(iso.split(".")[0] if "T" in iso or " " in iso else iso, fmt)
+            return dt.strftime("%Y-%m-%d") if dt.hour == dt.minute == dt.second == 0 and ":" not in iso \
+                else dt.strftime("%Y-%m-%dT%H:%M")
+        except ValueError:
+            continue
+    m = _DMY.match(v)
+    if m:
+        a, b, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        d, mo = (a, b) if day_first else (b, a)
+        try:
+            dt = datetime(y, mo, d, int(m.group(4) or 0), int(m.group(5) or 0))
+        except ValueError:
+            raise ValueError(f"{value!r} is not a valid date") from None
+        return dt.strftime("%Y-%m-%dT%H:%M") if m.group(4) else dt.strftime("%Y-%m-%d")
+    raise ValueError(f"{value!r} is not a date (use 2026-09-14 or 14.09.2026)")
+
+
+def normalize_outcome(value: str) -> str:
+    """'won'/'lost'/'pending' for an outcome word in English or Russian; ValueError otherwise."""
+    o = _rules()["_outcomes"].get(_norm_word(value))
+    if o is None:
+        raise ValueError(f"outcome {value!r} is not won, lost or pending")
+    return o
+
+
+_CURRENCY = re.compile(r"(?i)(?:руб(?:лей|ля|ль)?\.?|р\.|₽|usd|eur|rub|\$|€|£|dollars?)")
+
+
+def _to_amount(value: str, day_first: bool = True) -> int | float:
+    v = _CURRENCY.sub("", value).strip().replace("\u00a0", " ").replace("\u202f", " ")
+    neg = v.startswith("-")
+    v = v.lstrip("-").strip()
+    if not re.fullmatch(r"[\d\s.,']+", v) or not re.search(r"\d", v):
+        raise ValueError(f"amount {value!r} is not a number")
+    v = v.replace(" ", "").replace("'", "")
+    if "," in v and "." in v:
+        # the last separator is the decimal one: 1,234.50 or 1.234,50
+        dec = "." if v.rfind(".") > v.rfind(",") else ","
+        v = v.replace("," if dec == "." else ".", "").replace(",", ".")
+    elif "," in v:
+        parts = v.split(",")
+        v = v.replace(",", "") if len(parts) > 2 or len(parts[-1]) == 3 else v.replace(",", ".")
+    elif v.count(".") > 1 or (v.count(".") == 1 and len(v.split(".")[-1]) == 3 and len(v) > 4):
+        v = v.replace(".", "")  # 1.234.567 thousands separators
+    try:
+        x = float(v)
+    except ValueError:
+        raise ValueError(f"amount {value!r} is not a number") from None
+    x = -x if neg else x
+    return int(x) if x.is_integer() else round(x, 2)
+
+
+def _to_text(value: str, day_first: bool = True) -> str:
+    return " ".join(value.split())
+
+
+_CONVERT = {"date": _to_date, "agent": _to_text, "lead_source": _to_text, "campaign": _to_text,
+            "outcome": lambda v, _d=True: normalize_outcome(v), "amount": _to_amount}
+
+
+# ---- joining ------------------------------------------------------------------------------
+def match_keys(call_id: str, source_path: str | None) -> list[str]:
+    """The keys a CRM row may use for a call: its id, its recording's file name and stem."""
+    keys = [call_id]
+    if source_path:
+        p = Path(source_path)
+        keys += [p.name, p.stem]
+    return keys
+
+
+class _Index:
+    def __init__(self, table: dict[str, dict[str, Any]]):
+        self.exact: dict[str, str] = {}
+        self.loose: dict[str, str] = {}
+        for key in table:
+            for k in (key, Path(key).name, Path(key).stem):
+                self.exact.setdefault(k, key)
+                self.loose.setdefault(k.lower(), key)
+
+    def find(self, candidates: list[str]) -> str | None:
+        for c in candidates:
+            if c in self.exact:
+                return self.exact[c]
+        for c in candidates:
+            if c.lower() in self.loose:
+                return self.loose[c.lower()]
+        return None
+
+
+def find_row(table: dict[str, dict[str, Any]], call_id: str, source_path: str | None = None) -> str | None:
+    """The table key matching a call, or None."""
+    return _Index(table).find(match_keys(call_id, source_path))
+
+
+def apply_metadata(store, table: dict[str, dict[str, Any]]) -> tuple[int, list[str]]:
+    """Merge CRM rows into the stored calls. Returns (calls matched, table keys that matched no call)."""
+    if not table:
+        return 0, []
+    index = _Index(table)
+    used: set[str] = set()
+    matched = 0
+    rows = store.db.execute("SELECT call_id, source_path FROM calls ORDER BY call_id").fetchall()
+    for call_id, source_path in rows:
+        key = index.find(match_keys(call_id, source_path))
+        if key is None:
+            continue
+        if store.update_metadata(call_id, dict(table[key])):
+            matched += 1
+            used.add(key)
+    return matched, [k for k in table if k not in used]
