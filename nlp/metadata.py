@@ -97,13 +97,22 @@ def _read_xlsx(path: Path) -> tuple[list[str], list[list[str]]]:
     ws = wb.worksheets[0]
     rows = []
     for r in ws.iter_rows(values_only=True):
-        cells = ["" if c is None else (c.isoformat() if isinstance(c, datetime) else str(c)) for c in r]
+        cells = ["" if c is None else _cell_text(c) for c in r]
         if any(c.strip() for c in cells):
             rows.append(cells)
     wb.close()
     if not rows:
         raise InputFormatError("the first sheet of the workbook is empty", path=str(path))
     return rows[0], rows[1:]
+
+
+def _cell_text(c: Any) -> str:
+    if isinstance(c, datetime):
+        # Excel stores dates as datetimes at midnight
+        return c.date().isoformat() if (c.hour, c.minute, c.second) == (0, 0, 0) else c.isoformat(timespec="minutes")
+    if isinstance(c, float) and c.is_integer():
+        return str(int(c))
+    return str(c)
 
 
 def read_metadata(csv_path: str | Path) -> dict[str, dict[str, Any]]:
