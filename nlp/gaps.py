@@ -67,6 +67,7 @@ FEATURES: tuple[str, ...] = (
     "noisy_or",       # 1 - prod(1 - p_unit): p_unit = (unit's softmax share of this step) x (how far above typical)
     # the same first four, against the batch's own confident examples of the step (see `_expand`)
     "exp_sim_max", "exp_z_units", "exp_z_calls", "exp_exclusive",
+    "log_calls",      # log of the number of calls in the batch: batch statistics of small batches say little
 )
 _BASE = 11  # features computed by `_features` from one similarity matrix
 
@@ -302,7 +303,8 @@ def match_calls(calls: Sequence[Call], script: Script, store: "Store | None" = N
     m = _features(units, sims, C, K)
     if units:
         m2 = _features(units, _expand(units, U, sims), C, K)
-        m.X[:, _BASE:] = m2.X[:, [0, 1, 2, 3]]
+        m.X[:, _BASE:_BASE + 4] = m2.X[:, [0, 1, 2, 3]]
+    m.X[:, _BASE + 4] = math.log(max(C, 1))
     return m
 
 
@@ -325,9 +327,15 @@ def _expand(units: list[Unit], U: np.ndarray, sims: np.ndarray) -> np.ndarray:
         cand = cand[np.argsort(-z[cand, k])][:_SEEDS]
         if cand.size == 0:
             continue
+        if np.unique(call_of[cand]).size < 2:
+            continue  # seeds from one call only: nothing the other calls could be compared with
         S = U @ U[cand].T
-        S[call_of[:, None] == call_of[cand][None, :]] = -1.0
-        out[:, k] = np.sort(S, axis=1)[:, ::-1][:, :_SEED_KNN].mean(axis=1)
+        own = call_of[:, None] == call_of[cand][None, :]
+        S[own] = np.nan
+        n_valid = np.minimum((~own).sum(axis=1), _SEED_KNN)
+        top = -np.sort(np.where(own, np.inf, -S), axis=1)[:, :_SEED_KNN]  # best first, masked last
+        top[np.arange(top.shape[1])[None, :] >= n_valid[:, None]] = 0.0
+        out[:, k] = np.where(n_valid > 0, top.sum(axis=1) / np.maximum(n_valid, 1), sims[:, k])
     return out
 
 
@@ -568,11 +576,13 @@ def step_stats(calls: Sequence[Call], script: Script, rows: list[AdherenceRow],
 
 
 # ---- coverage --------------------------------------------------------------------------
-# A customer theme counts as addressed by a step when its statements sit clearly closer to that step's
-# examples than customer statements in general do: z = (theme mean - all statements' mean) / their SD,
-# per step. Raw e5 similarity alone cannot decide: generic lines ("I hear you", "Понимаю вас") sit
-# close to every customer sentence, and some themes sit close to every step.
-COVER_Z = 1.5
+# A customer theme counts as addressed by a step when its statements sit closer to some step's examples
+# than random groups of the same number of customer statements do (permutation test over all themed
+# statements, p < COVER_P, max over steps so that many steps do not make chance matches look real).
+# Raw e5 similarity alone cannot decide: generic lines ("I hear you", "Понимаю вас") sit close to every
+# customer sentence, and some themes sit close to every step.
+COVER_P = 0.05
+_NULL_DRAWS = 400
 _MAX_THEME_TEXTS = 25
 _MIN_PROTO_WORDS = 3
 
@@ -590,7 +600,7 @@ def _theme_members(store: "Store", kinds: Sequence[str]) -> dict[tuple[str, str]
 
 
 def coverage(store: "Store", script: Script, kinds: Sequence[str] = COVERAGE_KINDS,
-             min_z: float = COVER_Z) -> tuple[list[CoverageRow], str]:
+             max_p: float = COVER_P) -> tuple[list[CoverageRow], str]:
     """Customer themes with whether a script step addresses them, how often they come up and how much
     more often in lost calls than in won ones. Ranked: uncovered first, then by calls and lift."""
     from .vectors import embed
@@ -626,6 +636,11 @@ def coverage(store: "Store", script: Script, kinds: Sequence[str] = COVERAGE_KIN
         if (owner_arr == k).any():
             per_all[:, k] = S_all[:, owner_arr == k].max(axis=1)
     mu, sd = per_all.mean(axis=0), np.maximum(per_all.std(axis=0), 0.01)
+    rng = np.random.default_rng(0)
+    null: dict[int, np.ndarray] = {}
+
+    def max_z(rows_: np.ndarray, n: int) -> np.ndarray:
+        return ((rows_ - mu) / (sd / math.sqrt(n))).max(axis=-1)
 
     rows = []
     off = 0
@@ -635,9 +650,14 @@ def coverage(store: "Store", script: Script, kinds: Sequence[str] = COVERAGE_KIN
         per = per_all[off:off + len(sample)]
         S = S_all[off:off + len(sample)]
         off += len(sample)
-        # the SD of a mean of n statements shrinks with sqrt(n); cap n so that big themes need a real shift
-        z = (per.mean(axis=0) - mu) / (sd / math.sqrt(min(len(sample), 4)))
+        n = len(sample)
+        z = (per.mean(axis=0) - mu) / (sd / math.sqrt(n))
         k = int(z.argmax())
+        if n not in null:
+            draws = np.stack([per_all[rng.choice(len(flat), size=min(n, len(flat)), replace=False)].mean(axis=0)
+                              for _ in range(_NULL_DRAWS)])
+            null[n] = max_z(draws, n)
+        p_null = float((1 + (null[n] >= z[k]).sum()) / (1 + _NULL_DRAWS))
         best_proto = int(np.where(owner_arr == k)[0][S[:, owner_arr == k].mean(axis=0).argmax()])
         calls = {m["call_id"] for m in mem}
         n_won = sum(1 for c in calls if outcome.get(c) == "won")
@@ -656,10 +676,11 @@ def coverage(store: "Store", script: Script, kinds: Sequence[str] = COVERAGE_KIN
             note = f"no clear won/lost difference (Fisher p={p:.2f})" if p is not None else ""
         quotes = info.get("quotes") or [{k2: m[k2] for k2 in ("call_id", "turn", "start", "text")} for m in mem[:3]]
         rows.append(CoverageRow(
-            th["kind"], th["theme_id"], th["label"], int(z[k] >= min_z), script.steps[k].step_id,
+            th["kind"], th["theme_id"], th["label"], int(p_null < max_p), script.steps[k].step_id,
             round(float(z[k]), 3), len(calls) or int(th["n_calls"]), n_lost, n_won, lift,
             {"quotes": quotes[:5], "best_step_title": script.steps[k].title, "closest_script_text": texts[best_proto],
-             "similarity": round(float(per.mean(axis=0)[k]), 4), "share_calls": th["share_calls"],
+             "similarity": round(float(per.mean(axis=0)[k]), 4), "p_chance": round(p_null, 4),
+             "share_calls": th["share_calls"],
              "fisher_p": round(p, 4) if p is not None else None, "lift_note": note,
              "terms": info.get("terms", [])[:8]}))
     rows.sort(key=lambda r: (r.covered, -r.n_calls, -(r.lift_lost or 0)))

@@ -38,7 +38,7 @@ from nlp.script import read_script  # noqa: E402
 from nlp.store import Store  # noqa: E402
 
 
-@dataclass
+@dataclass(eq=False)
 class Business:
     name: str
     fingerprint: str
@@ -47,6 +47,8 @@ class Business:
     X: np.ndarray           # (calls*steps) x features
     y: np.ndarray           # (calls*steps,)
     anchor: np.ndarray      # (calls*steps,) TF-IDF char n-gram max similarity
+    aug_X: np.ndarray | None = None  # features of random small sub-batches (training only)
+    aug_y: np.ndarray | None = None
 
 
 def find_businesses(dirs: list[str]) -> list[Path]:
@@ -93,8 +95,25 @@ def load_business(d: Path, cache: Store) -> Business:
         y += [int(s.step_id in done) for s in script.steps]
     units = gaps.agent_units(calls)
     m = gaps.match_calls(calls, script, cache, units=units)
-    return Business(d.name, fp, script.step_ids(), [c.call_id for c in calls], m.X, np.asarray(y),
-                    anchor_scores(calls, units, script))
+    b = Business(d.name, fp, script.step_ids(), [c.call_id for c in calls], m.X, np.asarray(y),
+                 anchor_scores(calls, units, script))
+    # Small batches: users also run a handful of calls, where batch statistics are noisy. Training rows
+    # from random sub-batches teach the calibrator how much to trust them (used by --train only).
+    rng = np.random.default_rng(0)
+    K = len(script.steps)
+    yy = np.asarray(y).reshape(len(calls), K)
+    aug_X, aug_y = [], []
+    for size in (2, 4, 8):
+        for _ in range(3):
+            if size >= len(calls):
+                continue
+            pick = sorted(rng.choice(len(calls), size=size, replace=False))
+            sub = [calls[i] for i in pick]
+            aug_X.append(gaps.match_calls(sub, script, cache).X)
+            aug_y.append(yy[pick].reshape(-1))
+    b.aug_X = np.vstack(aug_X) if aug_X else np.zeros((0, m.X.shape[1]))
+    b.aug_y = np.concatenate(aug_y) if aug_y else np.zeros(0, int)
+    return b
 
 
 def step_bacc(b: Business, pred: np.ndarray) -> dict[str, float]:
@@ -132,9 +151,9 @@ def training_table(calib_path: Path | None, others: list[Business], exclude: str
                 y.append(yi)
                 g.append(gi)
     for o in others:
-        X += o.X.tolist()
-        y += o.y.tolist()
-        g += [o.fingerprint] * len(o.y)
+        X += o.X.tolist() + o.aug_X.tolist()
+        y += o.y.tolist() + o.aug_y.tolist()
+        g += [o.fingerprint] * (len(o.y) + len(o.aug_y))
     return np.asarray(X, dtype=np.float64), np.asarray(y), g
 
 
@@ -153,9 +172,9 @@ def main() -> None:
           f"{time.perf_counter() - t0:.1f}s")
 
     if args.train:
-        X = np.vstack([b.X for b in bs]).astype(np.float64)
-        y = np.concatenate([b.y for b in bs])
-        groups = [b.fingerprint for b in bs for _ in b.y]
+        X = np.vstack([np.vstack([b.X, b.aug_X]) for b in bs]).astype(np.float64)
+        y = np.concatenate([np.concatenate([b.y, b.aug_y]) for b in bs])
+        groups = [b.fingerprint for b in bs for _ in range(len(b.y) + len(b.aug_y))]
         model = gaps.AdherenceCalibrator(C=args.C).fit(X, y)
         out = Path(args.calibration) if args.calibration else gaps.CALIBRATION_PATH
         out.parent.mkdir(parents=True, exist_ok=True)
