@@ -80,9 +80,13 @@ def _load_calls(store, inputs) -> None:
         store.save_call(c, "imported")
     try:
         from ..extract import extract_store
-        from ..themes import build_themes
     except ImportError as e:  # adherence still works; coverage needs statements and themes
-        eprint(f"warning: coverage skipped, extraction/themes unavailable: {e}")
+        eprint(f"warning: coverage skipped, extraction unavailable: {e}")
         return
     extract_store(store)
+    try:
+        from ..themes import build_themes
+    except ImportError as e:
+        eprint(f"warning: coverage skipped, themes unavailable: {e}")
+        return
     build_themes(store)
