@@ -18,6 +18,7 @@ Patterns are written without nested unbounded repeats: redaction runs on untrust
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from dataclasses import dataclass
@@ -123,17 +124,27 @@ _CHECKS = {"luhn": luhn_ok, "inn": inn_ok}
 
 # ---- span finding -------------------------------------------------------------------------
 class _Spans:
-    """Claimed character ranges; a new span overlapping a claimed one is refused."""
+    """Claimed character ranges, kept sorted; a new span overlapping a claimed one is refused."""
 
     def __init__(self) -> None:
-        self.items: list[tuple[int, int, str]] = []
+        self.starts: list[int] = []
+        self.spans: list[tuple[int, int, str]] = []
+
+    @property
+    def items(self) -> list[tuple[int, int, str]]:
+        return self.spans
 
     def free(self, a: int, b: int) -> bool:
-        return all(b <= s or a >= e for s, e, _ in self.items)
+        i = bisect.bisect_right(self.starts, a)
+        if i > 0 and self.spans[i - 1][1] > a:
+            return False
+        return not (i < len(self.spans) and self.spans[i][0] < b)
 
     def add(self, a: int, b: int, kind: str) -> bool:
         if a < b and self.free(a, b):
-            self.items.append((a, b, kind))
+            i = bisect.bisect_right(self.starts, a)
+            self.starts.insert(i, a)
+            self.spans.insert(i, (a, b, kind))
             return True
         return False
 
@@ -148,7 +159,25 @@ def _regex_spans(text: str, rules: _Rules, spans: _Spans) -> None:
                 b = _checked_end(text, a, b, _CHECKS[p.check])
                 if b is None:
                     continue
+            if p.kind == "email" and "@" not in text[a:b]:
+                a = _extend_spoken_left(text, a, rules)
             spans.add(a, b, p.kind)
+
+
+_PREV_TOKEN = re.compile(r"([\w.]+)\s{1,3}$")
+
+
+def _extend_spoken_left(text: str, a: int, rules: _Rules) -> int:
+    """Start of a spoken address whose local part was dictated in pieces: "timur.kh пятьдесят пять собака …"."""
+    for _ in range(6):
+        m = _PREV_TOKEN.search(text, max(0, a - 60), a)
+        if not m:
+            break
+        tok = m.group(1).lower()
+        if not (tok.isdigit() or tok in rules.numbers or re.fullmatch(r"[a-z0-9]+[._][a-z0-9._]+", tok)):
+            break
+        a = m.start(1)
+    return a
 
 
 def _checked_end(text: str, a: int, b: int, check) -> int | None:
@@ -306,9 +335,9 @@ def _name_spans(text: str, rules: _Rules, spans: _Spans) -> None:
         a, b, tok = tokens[i]
         prev_end = tokens[i - 1][1] if i else 0
         after_cue = None
-        for e, strong in cue_end.items():
-            if prev_end <= e <= a and text[e:a].strip(" ,—-:") == "":
-                after_cue = strong
+        for e in range(prev_end, a + 1):  # only separators may stand between a cue and the name
+            if e in cue_end and text[e:a].strip(" ,—-:") == "":
+                after_cue = cue_end[e]
                 break
         if not _is_name_word(tok, text, a, rules, after_cue is not None, bool(after_cue)):
             i += 1
@@ -331,6 +360,16 @@ def _name_spans(text: str, rules: _Rules, spans: _Spans) -> None:
             k += 1
         spans.add(a, end, "name")
         i = k
+    # A name found once (after a cue, or by its parse) is the same person's name elsewhere in the text.
+    found = {text[a:b].split()[0] for a, b, kind in spans.items if kind == "name" and text[a:b].strip()}
+    for a, b, tok in tokens:
+        if tok in found and spans.free(a, b) and not (
+                tok in rules.en_ambiguous and _SENT_END.search(text[max(0, a - 3):a])):
+            end = b
+            nxt = _WORD.match(text, b + 1) if text[b:b + 1] == " " else None
+            if nxt and nxt.group()[0].isupper() and not nxt.group().isupper() and nxt.group() not in rules.en_not_names:
+                end = nxt.end()  # with the surname that may follow: "Marcus Reed"
+            spans.add(a, end, "name")
 
 
 # ---- public -------------------------------------------------------------------------------
@@ -343,7 +382,7 @@ def find_pii(text: str) -> list[tuple[int, int, str]]:
     _regex_spans(text, rules, spans)
     _spoken_phone_spans(text, rules, spans)
     _name_spans(text, rules, spans)
-    return sorted(spans.items)
+    return list(spans.items)
 
 
 def redact(text: str, lang: str | None = None) -> str:

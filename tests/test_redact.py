@@ -81,6 +81,15 @@ def test_names_after_cues_and_known_names():
     # common words that are also names stay at the start of a sentence
     assert redact("Bill me later. Mark the date with Bill.", "en") == "Bill me later. Mark the date with [name]."
     assert redact("Вера в успех есть, надежда тоже.", "ru") == "Вера в успех есть, надежда тоже."
+    # a name found once is masked wherever it comes back in the text, with its surname
+    assert redact("It's Marcus. Marcus Reed, yes.", "en") == "It's [name]. [name], yes."
+    assert redact("Меня зовут Соня. Соня Иванова, да.", "ru") == "Меня зовут [имя]. [имя], да."
+
+
+def test_spoken_email_dictated_in_pieces():
+    assert redact("почта timur.kh пятьдесят пять собака gmail точка com.", "ru") == "почта [email]."
+    assert redact("send it to jen dot alvarez at outlook dot com", "en") == "send it to [email]"
+    assert redact("I looked at it. The price is fine at all.", "en") == "I looked at it. The price is fine at all."
 
 
 def test_tag_language_follows_lang_or_detection():
@@ -116,6 +125,9 @@ def test_hostile_markup_keeps_pii_out_and_leaves_markup_alone():
     "тридцать " * 10000,
     "-" * 50000 + "1",
     ("Anna " * 10000),
+    "это " * 20000,
+    "меня зовут " * 5000 + "Иван",
+    "my name is " * 5000,
     "\x00\u202e\ufeff" * 5000 + "+7 916 123 45 67",
 ], ids=lambda s: f"{s[:6]!r}x{len(s)}")
 def test_hostile_input_is_fast(bad):
