@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import math
 import os
 import re
 import time
@@ -154,8 +155,6 @@ def _resolve_unknown(labels: list[str], turns_by_label: dict[str, list[str]], kn
         except ImportError:  # roles stage not available: the agent answers an incoming call first
             scores = [1.0 if lb == first_label else 0.0 for lb in labels]
         agent = 0 if scores[0] >= scores[1] else 1
-        import math
-
         conf = 1.0 / (1.0 + math.exp(-abs(scores[0] - scores[1])))
         return ({labels[agent]: "agent", labels[1 - agent]: "customer"},
                 {"method": "text-evidence", "confidence": round(min(conf, 0.8), 3),
@@ -469,7 +468,26 @@ def _calls_from_file(path: Path) -> tuple[list[Call], str]:
 def is_transcript_file(path: str | os.PathLike) -> bool:
     """True for a file `import` reads by its type (json, jsonl, txt, srt, vtt); hidden files excluded."""
     p = Path(path)
-    return p.suffix.lower() in TRANSCRIPT_EXTENSIONS and not p.name.startswith(".")
+    if p.suffix.lower() not in TRANSCRIPT_EXTENSIONS or p.name.startswith("."):
+        return False
+    return not (p.suffix.lower() == ".txt" and _is_path_list(p))
+
+
+def _is_path_list(p: Path) -> bool:
+    """A .txt that lists recordings (one path per line, as `transcribe` accepts) is not a dialogue."""
+    try:
+        with open(p, "rb") as f:
+            head = f.read(4096).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    lines = [ln.strip() for ln in head.splitlines() if ln.strip() and not ln.lstrip().startswith("#")][:5]
+    if not lines:
+        return False
+    try:
+        from .audio import AUDIO_EXTENSIONS
+    except ImportError:  # transcription extras missing: judge by the common suffixes
+        AUDIO_EXTENSIONS = {".wav", ".mp3", ".m4a", ".ogg", ".opus", ".flac", ".webm", ".aac"}
+    return all(Path(ln).suffix.lower() in AUDIO_EXTENSIONS and ":" not in ln.split("/")[-1] for ln in lines)
 
 
 def expand_transcript_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:

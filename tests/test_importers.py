@@ -25,11 +25,15 @@ def store(tmp_path):
     st.close()
 
 
-def test_is_transcript_file():
+def test_is_transcript_file(tmp_path):
     for name in ["a.json", "b.JSONL", "c.txt", "d.srt", "e.vtt"]:
         assert is_transcript_file(name)
     for name in ["a.wav", "b.ogg", "notes.bin", "meta.csv", "script.md", ".hidden.json", "x"]:
         assert not is_transcript_file(name)
+    # a text file listing recordings (as `transcribe` takes) is not a dialogue
+    (tmp_path / "list.txt").write_text("# batch 1\n/data/a.wav\ncalls/b.MP3\n", encoding="utf-8")
+    (tmp_path / "dialogue.txt").write_text("Agent: a.wav\nCustomer: hi\n", encoding="utf-8")
+    assert not is_transcript_file(tmp_path / "list.txt") and is_transcript_file(tmp_path / "dialogue.txt")
 
 
 @pytest.mark.parametrize("label,role", [
