@@ -401,14 +401,14 @@ class AdherenceCalibrator:
         self.C = C
         self.threshold = threshold
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "AdherenceCalibrator":
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> "AdherenceCalibrator":
         from sklearn.linear_model import LogisticRegression
 
         X = np.asarray(X, dtype=np.float64)
         self.mean_ = X.mean(axis=0)
         self.scale_ = np.where(X.std(axis=0) > 1e-9, X.std(axis=0), 1.0)
         lr = LogisticRegression(C=self.C, class_weight="balanced", max_iter=2000)
-        lr.fit((X - self.mean_) / self.scale_, np.asarray(y))
+        lr.fit((X - self.mean_) / self.scale_, np.asarray(y), sample_weight=sample_weight)
         self.coef_ = lr.coef_[0]
         self.intercept_ = float(lr.intercept_[0])
         return self
@@ -439,6 +439,42 @@ class AdherenceCalibrator:
         return m
 
 
+class StepAdapter:
+    """Per-step recalibration for one script, learned from some of its calls labelled by hand.
+
+    The shipped calibrator knows no script; with labelled calls of *this* script each step gets its own
+    logistic model on the shipped score (a per-step threshold), plus the step's features once there are
+    `min_calls_features` labelled calls (fewer overfit). Steps whose labels are all one class keep the
+    shipped score.
+    """
+
+    def __init__(self, C: float = 0.1, min_calls_features: int = 50):
+        self.C = C
+        self.min_calls_features = min_calls_features
+
+    def _design(self, G: np.ndarray, X: np.ndarray, k: int) -> np.ndarray:
+        if self.use_features_:
+            return np.column_stack([G[:, k], X[:, k, :]])
+        return G[:, [k]]
+
+    def fit(self, G: np.ndarray, X: np.ndarray, Y: np.ndarray) -> "StepAdapter":
+        """G: calls x steps shipped decision values; X: calls x steps x features; Y: calls x steps 0/1."""
+        G, X, Y = np.asarray(G), np.asarray(X), np.asarray(Y)
+        self.use_features_ = len(Y) >= self.min_calls_features
+        self.models_: dict[int, AdherenceCalibrator] = {}
+        for k in range(Y.shape[1]):
+            if Y[:, k].min() != Y[:, k].max():
+                self.models_[k] = AdherenceCalibrator(C=self.C).fit(self._design(G, X, k), Y[:, k])
+        return self
+
+    def predict_proba(self, G: np.ndarray, X: np.ndarray) -> np.ndarray:
+        G, X = np.asarray(G), np.asarray(X)
+        out = 1.0 / (1.0 + np.exp(-G))
+        for k, m in self.models_.items():
+            out[:, k] = m.predict_proba(self._design(G, X, k))[:, 1]
+        return out
+
+
 def load_calibration(path: str | Path | None = None) -> dict[str, Any]:
     p = Path(path) if path else CALIBRATION_PATH
     try:
@@ -464,12 +500,22 @@ def calibrator_from_file(path: str | Path | None = None, exclude_groups: Sequenc
 
 # ---- adherence -------------------------------------------------------------------------
 def score_adherence(calls: Sequence[Call], script: Script, store: "Store | None" = None,
-                    calibrator: AdherenceCalibrator | None = None,
-                    matching: Matching | None = None) -> tuple[list[AdherenceRow], Matching]:
-    """One row per call and step: present 0/1, probability, evidence sentence, its turn and time."""
+                    calibrator: AdherenceCalibrator | None = None, matching: Matching | None = None,
+                    labels: dict[str, set[str]] | None = None) -> tuple[list[AdherenceRow], Matching]:
+    """One row per call and step: present 0/1, probability, evidence sentence, its turn and time.
+    `labels` (call_id -> ids of the steps performed, for some calls) adapts each step to this script."""
     m = matching or match_calls(calls, script, store)
     cal = calibrator or calibrator_from_file()
-    proba = cal.predict_proba(m.X)[:, 1].reshape(m.n_calls, m.n_steps) if m.n_calls else np.zeros((0, m.n_steps))
+    if not m.n_calls:
+        proba = np.zeros((0, m.n_steps))
+    else:
+        G = cal.decision_function(m.X).reshape(m.n_calls, m.n_steps)
+        proba = 1.0 / (1.0 + np.exp(-G))
+        lab = [i for i, c in enumerate(calls) if labels and c.call_id in labels]
+        if lab:
+            Y = np.asarray([[int(s.step_id in labels[calls[i].call_id]) for s in script.steps] for i in lab])
+            X3 = m.X.reshape(m.n_calls, m.n_steps, -1)
+            proba = StepAdapter().fit(G[lab], X3[lab], Y).predict_proba(G, X3)
     rows = []
     for c, call in enumerate(calls):
         for k, step in enumerate(script.steps):
@@ -691,14 +737,15 @@ def coverage(store: "Store", script: Script, kinds: Sequence[str] = COVERAGE_KIN
 
 # ---- run -------------------------------------------------------------------------------
 def run_gaps(store: "Store", script: Script, out_dir: str | Path | None = None,
-             calibrator: AdherenceCalibrator | None = None) -> GapResult:
+             calibrator: AdherenceCalibrator | None = None,
+             labels: dict[str, set[str]] | None = None) -> GapResult:
     """Adherence, order, outcome and coverage for every call in the store. Fills `script_steps`,
     `adherence`, `coverage` and kv `gaps.summary`; writes adherence.csv, steps.csv, order.csv and
     coverage.csv to `out_dir` when given."""
     if not script.steps:
         raise InputFormatError("the script has no steps", hint="mark each step with a heading like '## greeting: Greeting'")
     calls = list(store.iter_calls())
-    rows, m = score_adherence(calls, script, store, calibrator)
+    rows, m = score_adherence(calls, script, store, calibrator, labels=labels)
     order, early = order_issues(calls, script, rows, m)
     steps = step_stats(calls, script, rows, early)
     cov, note = coverage(store, script)
@@ -707,6 +754,32 @@ def run_gaps(store: "Store", script: Script, out_dir: str | Path | None = None,
     if out_dir is not None:
         res.files = write_csvs(res, out_dir)
     return res
+
+
+def read_step_labels(path: str | Path, script: Script) -> dict[str, set[str]]:
+    """Hand labels: a folder of `<call_id>.json` files (or one such file) with `script_steps`, the ids of
+    the steps the agent performed (the labels format of the evaluation data)."""
+    p = Path(path)
+    files = sorted(p.glob("*.json")) if p.is_dir() else [p]
+    if not files or not files[0].exists():
+        raise InputFormatError("no label files found", path=str(p),
+                               hint='give <call_id>.json files with "script_steps": ["greeting", ...]')
+    known = set(script.step_ids())
+    out: dict[str, set[str]] = {}
+    for f in files:
+        try:
+            d = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise InputFormatError(f"cannot read labels: {e}", path=str(f)) from None
+        steps = d.get("script_steps") if isinstance(d, dict) else None
+        if not isinstance(steps, list):
+            raise InputFormatError("field 'script_steps' is missing or not a list", path=str(f))
+        unknown = set(steps) - known
+        if unknown:
+            raise InputFormatError(f"steps not in the script: {', '.join(sorted(unknown))}", path=str(f),
+                                   hint="use the step ids of the script's headings")
+        out[str(d.get("call_id") or f.stem)] = set(steps)
+    return out
 
 
 def _save(store: "Store", script: Script, res: GapResult) -> None:

@@ -13,7 +13,8 @@ averaged over steps. Nothing is scored by a model that saw its calls:
 - e5-max: the best e5 similarity, one global threshold chosen on the other businesses;
 - calibrated LOBO: `nlp.gaps.AdherenceCalibrator` trained on every other business (the shipped training
   table plus the other DIRs, minus any calls of this business's script);
-- calibrated CV: 5-fold cross-validation by call inside the business (plus all other businesses).
+- CV + step adapter: 5-fold cross-validation by call inside the business: the LOBO model's scores,
+  recalibrated per step (`nlp.gaps.StepAdapter`, what `callbridge gaps --labels` does) on the other folds.
 
 `--train` fits the calibrator on all given businesses and writes `nlp/data/gaps_calibration.json`.
 """
@@ -137,24 +138,30 @@ def best_threshold(pairs: list[tuple[Business, np.ndarray]]) -> float:
     return best_t
 
 
+AUG_WEIGHT = 0.3  # sub-batch rows teach robustness to small batches without outvoting the real batches
+
+
 def training_table(calib_path: Path | None, others: list[Business], exclude: str):
-    X, y, g = [], [], []
+    X, y, g, w = [], [], [], []
     try:
         train = gaps.load_calibration(calib_path).get("train") or {}
     except Exception:
         train = {}
     given = {o.fingerprint for o in others} | {exclude}
     if train:
-        for xi, yi, gi in zip(train["X"], train["y"], train["groups"]):
+        ws = train.get("weights") or [1.0] * len(train["y"])
+        for xi, yi, gi, wi in zip(train["X"], train["y"], train["groups"], ws):
             if gi not in given:
                 X.append(xi)
                 y.append(yi)
                 g.append(gi)
+                w.append(wi)
     for o in others:
         X += o.X.tolist() + o.aug_X.tolist()
         y += o.y.tolist() + o.aug_y.tolist()
         g += [o.fingerprint] * (len(o.y) + len(o.aug_y))
-    return np.asarray(X, dtype=np.float64), np.asarray(y), g
+        w += [1.0] * len(o.y) + [AUG_WEIGHT] * len(o.aug_y)
+    return np.asarray(X, dtype=np.float64), np.asarray(y), g, np.asarray(w)
 
 
 def main() -> None:
@@ -175,12 +182,14 @@ def main() -> None:
         X = np.vstack([np.vstack([b.X, b.aug_X]) for b in bs]).astype(np.float64)
         y = np.concatenate([np.concatenate([b.y, b.aug_y]) for b in bs])
         groups = [b.fingerprint for b in bs for _ in range(len(b.y) + len(b.aug_y))]
-        model = gaps.AdherenceCalibrator(C=args.C).fit(X, y)
+        weights = np.concatenate([[1.0] * len(b.y) + [AUG_WEIGHT] * len(b.aug_y) for b in bs])
+        model = gaps.AdherenceCalibrator(C=args.C).fit(X, y, sample_weight=weights)
         out = Path(args.calibration) if args.calibration else gaps.CALIBRATION_PATH
         out.parent.mkdir(parents=True, exist_ok=True)
         doc = {"model": model.to_dict(),
                "trained_on": {b.fingerprint: {"name": b.name, "calls": len(b.call_ids)} for b in bs},
-               "train": {"X": np.round(X, 5).tolist(), "y": y.tolist(), "groups": groups}}
+               "train": {"X": np.round(X, 5).tolist(), "y": y.tolist(), "groups": groups,
+                         "weights": weights.tolist()}}
         out.write_text(json.dumps(doc, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {out}: weights " + ", ".join(f"{f}={w:+.2f}" for f, w in zip(gaps.FEATURES, model.coef_)))
 
@@ -196,33 +205,35 @@ def main() -> None:
             else:
                 t = float(np.median(vals(b)))
             res[name] = step_bacc(b, (vals(b) >= t).astype(int))
-        X, y, _ = training_table(calib, others, b.fingerprint)
-        if len(set(y.tolist())) == 2:
-            model = gaps.AdherenceCalibrator(C=args.C).fit(X, y)
-            res["calibrated LOBO"] = step_bacc(b, model.predict(b.X))
+        X, y, _, w = training_table(calib, others, b.fingerprint)
         K, n = len(b.step_ids), len(b.call_ids)
-        folds = np.arange(n) % 5
-        pred = np.zeros(n * K, dtype=int)
-        for f in range(5):
-            tr = np.repeat(folds != f, K)
-            Xf = np.vstack([X, b.X[tr]]) if len(X) else b.X[tr]
-            yf = np.concatenate([y, b.y[tr]]) if len(y) else b.y[tr]
-            pred[~tr] = gaps.AdherenceCalibrator(C=args.C).fit(Xf, yf).predict(b.X[~tr])
-        res["calibrated CV"] = step_bacc(b, pred)
+        if len(set(y.tolist())) == 2:
+            model = gaps.AdherenceCalibrator(C=args.C).fit(X, y, sample_weight=w)
+            res["calibrated LOBO"] = step_bacc(b, model.predict(b.X))
+            # CV inside the business: the LOBO model's scores, recalibrated per step on the other folds
+            G = model.decision_function(b.X).reshape(n, K)
+            X3, Y = b.X.reshape(n, K, -1), b.y.reshape(n, K)
+            folds = np.arange(n) % 5
+            pred = np.zeros((n, K), dtype=int)
+            for f in range(5):
+                tr = folds != f
+                ad = gaps.StepAdapter().fit(G[tr], X3[tr], Y[tr])
+                pred[~tr] = ad.predict_proba(G[~tr], X3[~tr]) >= 0.5
+            res["CV + step adapter"] = step_bacc(b, pred.reshape(-1))
         rows.append((b, res))
 
-    methods = ["anchor", "e5-max", "calibrated LOBO", "calibrated CV"]
-    print(f"\n{'business':<14}{'calls':>6}{'steps':>6}" + "".join(f"{m:>17}" for m in methods))
+    methods = ["anchor", "e5-max", "calibrated LOBO", "CV + step adapter"]
+    print(f"\n{'business':<14}{'calls':>6}{'steps':>6}" + "".join(f"{m:>19}" for m in methods))
     for b, res in rows:
         print(f"{b.name:<14}{len(b.call_ids):>6}{len(res['anchor']):>6}"
-              + "".join(f"{np.mean(list(res[m].values())):>17.3f}" if res.get(m) else f"{'-':>17}" for m in methods))
+              + "".join(f"{np.mean(list(res[m].values())):>19.3f}" if res.get(m) else f"{'-':>19}" for m in methods))
         one = [s for s in b.step_ids if s not in res["anchor"]]
         if one:
             print(f"{'':<14}not scored (gold one class only): {', '.join(one)}")
     sales = [(b, r) for b, r in rows if not b.name.startswith("pfg")]
     if len(sales) > 1:
         print(f"{'sales (pooled)':<26}" + "".join(
-            f"{np.mean([v for _, r in sales for v in r.get(m, {}).values()] or [np.nan]):>17.3f}" for m in methods))
+            f"{np.mean([v for _, r in sales for v in r.get(m, {}).values()] or [np.nan]):>19.3f}" for m in methods))
     print("\nper step (calibrated LOBO, anchor):")
     for b, res in rows:
         cal = res.get("calibrated LOBO", {})

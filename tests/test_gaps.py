@@ -206,3 +206,31 @@ def test_units_split_long_asr_turns():
     assert len(units) > 3 and all(u.turn == 0 for u in units)
     assert all(u.text in call.turns[0].text for u in units)
     assert gaps.agent_units([]) == []
+
+
+def test_step_adapter_learns_per_step_thresholds():
+    rng = np.random.default_rng(1)
+    n, K, F = 80, 2, len(gaps.FEATURES)
+    Y = rng.integers(0, 2, size=(n, K))
+    G = np.where(Y == 1, 2.0, 1.0) + 0.2 * rng.normal(size=(n, K))  # step 0's scores all positive: biased
+    G[:, 1] -= 1.5
+    X = rng.normal(size=(n, K, F))
+    ad = gaps.StepAdapter().fit(G[:40], X[:40], Y[:40])
+    assert not ad.use_features_  # 40 labelled calls: thresholds only
+    assert gaps.StepAdapter().fit(G[:60], X[:60], Y[:60]).use_features_
+    p = ad.predict_proba(G[60:], X[60:]) >= 0.5
+    assert (p == Y[60:]).mean() > 0.9
+    assert ((1 / (1 + np.exp(-G[60:])) >= 0.5) == Y[60:]).mean() < 0.8  # the unadapted scores were off
+    const = gaps.StepAdapter().fit(G[:10], X[:10], np.ones((10, K), int))
+    assert const.models_ == {}
+
+
+def test_read_step_labels(tmp_path):
+    script = read_script(DATA / "script_en.txt")
+    (tmp_path / "a.json").write_text(json.dumps({"call_id": "gaps-en-1", "script_steps": ["greeting", "budget"]}))
+    assert gaps.read_step_labels(tmp_path, script) == {"gaps-en-1": {"greeting", "budget"}}
+    (tmp_path / "b.json").write_text(json.dumps({"call_id": "x", "script_steps": ["dance"]}))
+    with pytest.raises(Exception, match="not in the script: dance"):
+        gaps.read_step_labels(tmp_path, script)
+    with pytest.raises(Exception, match="no label files"):
+        gaps.read_step_labels(tmp_path / "none", script)

@@ -22,6 +22,9 @@ def register(app: typer.Typer) -> None:
         store: Optional[Path] = typer.Option(
             None, "--store", help=STORE_HELP + " With INPUT, the calls are added to it; without "
             "--store, INPUT goes into a temporary store."),
+        labels: Optional[Path] = typer.Option(
+            None, "--labels", help="Folder of <call_id>.json files with \"script_steps\" (steps done) for some "
+            "calls: each step is then recalibrated for this script."),
     ) -> None:
         """Check the sales script against the calls: which steps agents skip or do out of order, how
         steps relate to won/lost calls, and which customer themes no step addresses."""
@@ -32,7 +35,10 @@ def register(app: typer.Typer) -> None:
         from ..script import read_script
         from ..store import Store
 
+        from ..gaps import read_step_labels
+
         sc = read_script(script)  # fail on a bad script before any heavy work
+        step_labels = read_step_labels(labels, sc) if labels else None
         if not inputs and store is None:
             raise CallbridgeError("nothing to analyse", hint="give call JSON files/folders or --store DIR")
         tmp = None
@@ -48,7 +54,7 @@ def register(app: typer.Typer) -> None:
                 elif not st.call_ids():
                     raise StoreError("the store holds no calls", path=str(store_path),
                                      hint="import or transcribe calls first, or pass call JSON files")
-                res = run_gaps(st, sc, out)
+                res = run_gaps(st, sc, out, labels=step_labels)
         finally:
             if tmp is not None:
                 tmp.cleanup()
