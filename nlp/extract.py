@@ -61,6 +61,10 @@ class CueRules:
         self.customer_groups = sorted(data["customer"])
         self.agent_groups = sorted(data["agent"])
         self._cust = self._compile(data["customer"])
+        # single words a unit may start with that carry nothing ("алло да здравствуйте мне бы...",
+        # "yeah hi um i'm calling..."): trimmed off the front of every unit
+        self.lead_skip = frozenset((lemmas(p, lang) or [p])[0] for g in ("greeting", "ack", "filler")
+                                   for p in data["customer"].get(g, []) if " " not in p.strip())
         self._agent = self._compile(data["agent"])
 
     def _compile(self, groups: dict[str, list[str]]):
@@ -181,7 +185,14 @@ def _units_of_call(call: Call, ans: list[Analysis], rules: CueRules, lang: str) 
         unpunct = not any(t.is_punct for t in an.tokens)
         prev_counts: dict[str, int] = {}
         for si, u in enumerate(an.units):
-            toks = an.tokens[u[0]:u[1]]
+            a, b = u
+            while b - a > 2 and (an.tokens[a].is_punct or an.tokens[a].lemma in rules.lead_skip) and \
+                    sum(1 for t in an.tokens[a + 1:b] if not t.is_punct) >= 2:
+                a += 1
+            while a < b and an.tokens[a].is_punct:
+                a += 1
+            u = (a, b)
+            toks = an.tokens[a:b]
             words = [t for t in toks if not t.is_punct]
             if not words:
                 continue
@@ -272,7 +283,7 @@ class StatementClassifier:
     """
 
     def __init__(self, C: float = 0.2, lexical: bool = False, n_features: int = 2 ** 16,
-                 class_weight: str | None = None, rule_weight: float = 0.7, rule_temp: float = 1.0,
+                 class_weight: str | None = None, rule_weight: float = 0.5, rule_temp: float = 1.0,
                  seed: int = 0):
         self.C = C
         self.lexical = lexical
