@@ -174,10 +174,9 @@ def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, stor
             from .importers import import_paths
 
             t = prog.start("import", f"{len(transcripts)} transcript files")
-            s = import_paths(transcripts, store)
+            s = import_paths(transcripts, store, log=prog.log)
             result.import_summary = s
-            failed = getattr(s, "failed", []) or []
-            result.failed += [str(getattr(f, "reason", f)) for f in failed]
+            result.failed += [f"{f.path}: {f.reason}" for f in s.failed]
             result.stages.append(StageTiming("import", time.perf_counter() - t, _summary_line(s)))
         if not store.call_ids():
             raise InputFormatError("no call could be transcribed or imported", path=str(store_path),
@@ -199,9 +198,9 @@ def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, stor
         from .themes import build_themes
 
         t = prog.start("themes")
-        themes = build_themes(store)
+        themes = build_themes(store, progress=lambda k: prog.log(
+            f"{k.kind}: {k.statements} statements -> {k.themes} themes" + (f" ({k.emerging} new)" if k.emerging else "")))
         note = _themes_note(themes)
-        prog.log(note)
         result.stages.append(StageTiming("themes", time.perf_counter() - t, note))
         if script_obj is not None:
             from .gaps import run_gaps
@@ -226,15 +225,8 @@ def _summary_line(s: Any) -> str:
     return str(s)[:200]
 
 
-def _themes_note(themes: Any) -> str:
-    if isinstance(themes, dict):
-        parts = []
-        for k, v in themes.items():
-            n = len(v) if isinstance(v, (list, tuple, dict)) else v
-            if isinstance(n, (int, float)):
-                parts.append(f"{k}: {n}")
-        return ", ".join(parts) if parts else "done"
-    return "done"
+def _themes_note(themes: dict) -> str:
+    return ", ".join(f"{k}: {v.get('themes', 0)}" for k, v in themes.items() if isinstance(v, dict)) or "done"
 
 
 def sample_dir() -> Path:
