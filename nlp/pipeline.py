@@ -226,7 +226,8 @@ def _summary_line(s: Any) -> str:
 
 
 def _themes_note(themes: dict) -> str:
-    return ", ".join(f"{k}: {v.get('themes', 0)}" for k, v in themes.items() if isinstance(v, dict)) or "done"
+    return ", ".join(f"{k}: {v.get('themes', 0)}" for k, v in themes.items()
+                     if isinstance(v, dict) and not k.startswith("_")) or "done"
 
 
 def sample_dir() -> Path:

@@ -21,6 +21,7 @@ from ..types import KINDS
 # A difference between lost and won calls is not worth a conclusion below these counts.
 MIN_DECIDED_PER_OUTCOME = 10
 MIN_THEME_DECIDED = 5
+MIN_CALLS_PER_PERIOD = 5
 TOP_THEMES_PER_KIND = 8
 TOP_GROUPS = 8
 HEATMAP_THEMES = 6
@@ -238,19 +239,19 @@ class ReportData:
 
     # ---- trends -------------------------------------------------------------------------
     def periods(self) -> tuple[str, list[str], dict[str, str]]:
-        """(granularity, ordered period labels, call_id -> period) choosing week/month/quarter by span."""
+        """(granularity, ordered period labels, call_id -> period): the finest of week/month/quarter
+        that gives at least two periods averaging MIN_CALLS_PER_PERIOD calls; a share of 1 call in
+        2 is noise, not a trend. No labels when no granularity qualifies."""
         dated = {cid: c["date"] for cid, c in self.calls.items() if c["date"] is not None}
-        if not dated:
-            return "month", [], {}
-        span = (max(dated.values()) - min(dated.values())).days
-        if span <= 62:
-            gran, fmt = "week", lambda d: f"{d.isocalendar().year}-W{d.isocalendar().week:02d}"
-        elif span <= 2 * 366:
-            gran, fmt = "month", lambda d: f"{d.year}-{d.month:02d}"
-        else:
-            gran, fmt = "quarter", lambda d: f"{d.year}-Q{(d.month - 1) // 3 + 1}"
-        of = {cid: fmt(d) for cid, d in dated.items()}
-        return gran, sorted(set(of.values())), of
+        fmts = (("week", lambda d: f"{d.isocalendar().year}-W{d.isocalendar().week:02d}"),
+                ("month", lambda d: f"{d.year}-{d.month:02d}"),
+                ("quarter", lambda d: f"{d.year}-Q{(d.month - 1) // 3 + 1}"))
+        for gran, fmt in fmts:
+            of = {cid: fmt(d) for cid, d in dated.items()}
+            labels = sorted(set(of.values()))
+            if len(labels) >= 2 and len(of) / len(labels) >= MIN_CALLS_PER_PERIOD:
+                return gran, labels, of
+        return "month", [], {}
 
     def trend(self, kind: str, top: int = 5) -> dict[str, Any]:
         gran, labels, of = self.periods()
