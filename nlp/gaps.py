@@ -364,7 +364,8 @@ def _features(units: list[Unit], sims: np.ndarray, C: int, K: int) -> Matching:
         s = sims[idx]                                   # units_in_call x K
         # positional prior: among near-equal candidates, prefer the one where the script puts the step
         # (a "thank you" early in the call is rarely the closing)
-        bi = (s - _POS_PRIOR * np.abs(pos[idx][:, None] - step_pos[None, :])).argmax(axis=0)
+        adj = s - _POS_PRIOR * np.abs(pos[idx][:, None] - step_pos[None, :])
+        bi = adj.argmax(axis=0)
         m = s[bi, np.arange(K)]
         best[c] = idx[bi]
         srt = np.sort(s, axis=0)
@@ -379,7 +380,7 @@ def _features(units: list[Unit], sims: np.ndarray, C: int, K: int) -> Matching:
         X[c, :, 8] = np.where(np.isfinite(pref), pref, 0.0)
         X[c, :, 9] = math.log(idx.size)
         X[c, :, 10] = 1.0 - np.prod(1.0 - p_unit[idx], axis=0)
-        near = (s >= (m - _FIRST_MARGIN)) & (excl[idx] >= 0)
+        near = (adj >= (adj[bi, np.arange(K)] - _FIRST_MARGIN)) & (excl[idx] >= 0)
         first[c] = np.where(near.any(axis=0), idx[near.argmax(axis=0)], idx[bi])
     has = best[:, 0] >= 0
     for k in range(K):
@@ -726,6 +727,7 @@ def coverage(store: "Store", script: Script, kinds: Sequence[str] = COVERAGE_KIN
             round(float(z[k]), 3), len(calls) or int(th["n_calls"]), n_lost, n_won, lift,
             {"quotes": quotes[:5], "best_step_title": script.steps[k].title, "closest_script_text": texts[best_proto],
              "similarity": round(float(per.mean(axis=0)[k]), 4), "p_chance": round(p_null, 4),
+             "z_top3": {script.steps[j].step_id: round(float(z[j]), 2) for j in np.argsort(-z)[:3]},
              "share_calls": th["share_calls"],
              "fisher_p": round(p, 4) if p is not None else None, "lift_note": note,
              "terms": info.get("terms", [])[:8]}))
