@@ -9,8 +9,8 @@ recall on calls with and without the step; steps whose gold is one class only ar
 averaged over steps. Nothing is scored by a model that saw its calls:
 
 - anchor: TF-IDF character n-gram similarity between agent sentences and step examples, one global
-  threshold chosen on the other businesses;
-- e5-max: the best e5 similarity, one global threshold chosen on the other businesses;
+  threshold chosen on the other given businesses (with only one business given: the median score);
+- e5-max: the best e5 similarity, thresholded the same way;
 - calibrated LOBO: `nlp.gaps.AdherenceCalibrator` trained on every other business (the shipped training
   table plus the other DIRs, minus any calls of this business's script);
 - CV + step adapter: 5-fold cross-validation by call inside the business: the LOBO model's scores,
