@@ -230,7 +230,7 @@ class ThemeModel(BaseEstimator, ClusterMixin):
         if n == 1:
             return np.zeros(1, dtype=np.int64)
         auto = self.n_themes is None
-        k0 = self.n_themes if not auto else int(np.clip(round(2 * math.sqrt(n)), 2, 500))
+        k0 = self.n_themes if not auto else int(np.clip(round(getattr(self, "_k0", 2.0) * math.sqrt(n)), 2, 500))
         k0 = min(k0, n)
         seed = int(rng.integers(2**31 - 1))
         if n >= 4 * self.n_neighbors:
@@ -246,10 +246,34 @@ class ThemeModel(BaseEstimator, ClusterMixin):
             # Too few statements for a meaningful graph: cluster the vectors themselves,
             # with the lemma TF-IDF appended so shared distinctive words still count.
             S = E if L is None else _unit(np.hstack([E, self.lexical_weight * L.toarray()]))
-        labels = KMeans(k0, n_init=5, random_state=seed).fit_predict(S)
+        if auto and n < 4 * self.n_neighbors:
+            labels = self._best_small_k(S, k0, seed)
+        else:
+            labels = KMeans(k0, n_init=5, random_state=seed).fit_predict(S)
         if auto:
             labels = self._merge(E, labels)
         return self._prune(E, labels)
+
+    @staticmethod
+    def _best_small_k(S: np.ndarray, k_max: int, seed: int) -> np.ndarray:
+        """Few statements: the k-means partition (k = 2..k_max) with the best cosine silhouette.
+
+        Over-clustering then merging needs many points per theme to be reliable; a handful of
+        statements is better served by asking directly which split is the cleanest.
+        """
+        from sklearn.cluster import KMeans
+        from sklearn.metrics import silhouette_score
+
+        n = S.shape[0]
+        best: tuple[float, np.ndarray] | None = None
+        for k in range(2, min(k_max, n - 1) + 1):
+            labels = KMeans(k, n_init=5, random_state=seed).fit_predict(S)
+            if len(np.unique(labels)) < 2:
+                continue
+            score = silhouette_score(S, labels, metric="cosine")
+            if best is None or score > best[0] + 1e-9:
+                best = (score, labels)
+        return best[1] if best is not None else np.zeros(n, dtype=np.int64)
 
     def _merge(self, E: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Merge themes whose centroids are near-duplicates (average linkage on centroids)."""
@@ -381,12 +405,14 @@ def theme_terms(docs: Sequence[list[str]], labels: np.ndarray, langs: Sequence[s
     stops = {lang: _stop_words(lang) for lang in set(langs)}
     per_theme: dict[int, Counter] = defaultdict(Counter)
     per_theme_lang: dict[tuple[int, str], Counter] = defaultdict(Counter)
+    n_docs: Counter = Counter()
     for lem, lab, lang in zip(docs, labels, langs):
         if lab < 0:
             continue
         terms = set(_terms(lem, stops[lang]))  # document frequency inside the theme: one quote, one vote
         per_theme[int(lab)].update(terms)
         per_theme_lang[(int(lab), lang)].update(terms)
+        n_docs[(int(lab), lang)] += 1
     if not per_theme:
         return {}
     total = Counter()
@@ -398,8 +424,8 @@ def theme_terms(docs: Sequence[list[str]], labels: np.ndarray, langs: Sequence[s
         size = sum(c.values()) or 1
         scored = []
         for term, f in c.items():
-            if f < 2 and len(c) > 3:
-                continue  # a word one statement used says nothing about the theme
+            if f < 2 and n_docs[(lab, lang)] >= 4:
+                continue  # in a real theme, a word one statement used says little about the theme
             w = (f / size) * math.log(1 + avg / total[term])
             if " " in term:
                 w *= 1.2  # phrases read better than single lemmas when they are as distinctive
@@ -495,7 +521,6 @@ def build_themes(store: "Store", kinds: Sequence[str] | None = None, n_themes: i
             model = ThemeModel(n_themes=n_themes, vectors=vectors, random_state=seed)
             model.fit(X, texts=texts, langs=langs, store=store)
             labels, scores = model.labels_, model.scores_
-            model.save(path)
             summary.refit = True
         else:
             labels, scores = model.predict_scores(X, langs=langs, store=store)
@@ -560,6 +585,9 @@ def build_themes(store: "Store", kinds: Sequence[str] | None = None, n_themes: i
                     "terms_by_language": by_lang, "languages": dict(lang_counts)}
             theme_rows.append((kind, tid, label, len(m), n_calls, n_calls / total_calls, int(th.emerging),
                                json.dumps(info, ensure_ascii=False)))
+        if summary.refit:
+            model.theme_labels_ = {int(r[1]): r[2] for r in theme_rows if not r[6]}
+            model.save(path)
         st_rows = [(rows[i][0], kind, OTHER_ID if outlier[i] else tid_of[i], int(outlier[i]), float(scores[i]))
                    for i in range(len(rows))]
         with store.transaction() as db:
@@ -579,3 +607,56 @@ def build_themes(store: "Store", kinds: Sequence[str] | None = None, n_themes: i
     out["_embedding"] = {"texts": stats.texts, "cache_hits": stats.cache_hits, "embedded": stats.embedded,
                          "hit_rate": stats.hit_rate, "seconds": stats.seconds}
     return out
+
+
+@dataclass
+class ClusterResult:
+    """Per-text themes from `cluster_texts`: ids (-1 = other), labels by id, the model used."""
+
+    labels: np.ndarray
+    scores: np.ndarray
+    theme_labels: dict[int, str]
+    model: ThemeModel
+    fitted: bool = True
+
+    def label_of(self, i: int, other: str = "other") -> str:
+        return self.theme_labels.get(int(self.labels[i]), other)
+
+
+def label_themes(labels: np.ndarray, texts: Sequence[str], langs: Sequence[str]) -> dict[int, str]:
+    """A short label per theme id from its distinctive lemmas, in the theme's majority language."""
+    from .language import lemmas_auto
+
+    terms = theme_terms(lemmas_auto(texts, langs), labels, langs)
+    out: dict[int, str] = {}
+    for lab in sorted({int(v) for v in labels if v >= 0}):
+        main = Counter(lg for lg, v in zip(langs, labels) if v == lab).most_common(1)[0][0]
+        by_lang = terms.get(lab, {})
+        chosen = by_lang.get(main) or next((v for v in by_lang.values() if v), [])
+        out[lab] = make_label(chosen) or f"theme {lab}"
+    return out
+
+
+def cluster_texts(texts: Sequence[str], n_themes: int | None = None, vectors: str = "e5", seed: int = 0,
+                  store: "Store | None" = None, model: ThemeModel | None = None) -> ClusterResult:
+    """Cluster free texts (or assign them with a fitted `model`) and label the themes."""
+    from .language import norm_lang
+
+    texts = ["" if t is None else str(t) for t in texts]
+    langs = [norm_lang(None, t) for t in texts]
+    if not texts:
+        empty = np.zeros(0, dtype=np.int64)
+        return ClusterResult(empty, np.zeros(0, dtype=np.float32), {}, model or ThemeModel(), fitted=False)
+    X = texts
+    if (model.vectors if model is not None else vectors) == "e5":
+        from .vectors import embed
+
+        X = embed(texts, store=store)
+    if model is not None:
+        labels, scores = model.predict_scores(X, langs=langs, store=store)
+        names = dict(getattr(model, "theme_labels_", {}))
+        return ClusterResult(labels, scores, names, model, fitted=False)
+    model = ThemeModel(n_themes=n_themes, vectors=vectors, random_state=seed)
+    model.fit(X, texts=texts, langs=langs, store=store)
+    model.theme_labels_ = label_themes(model.labels_, texts, langs)
+    return ClusterResult(model.labels_, model.scores_, model.theme_labels_, model)
