@@ -333,3 +333,13 @@ def test_units():
     svg = charts.hbar([("<b>x</b>", 0.5, "50%")], "t<")
     assert "<b>" not in svg and "&lt;b&gt;" in svg and "<rect" in svg
     assert charts.hbar([], "t") == "" and charts.lines(["a"], [("x", [1.0])], "t") == ""
+
+
+def test_offer_lines_join_wrapped_paragraphs():
+    from nlp.report.recommend import offer_lines
+
+    text = ("# Company — offer\n\n**Warm windows.** Installed in\none day. Free estimate.\n\n"
+            "- Гарантия 10 лет\n- Рассрочка без переплаты\n")
+    assert offer_lines(text) == ["Warm windows.", "Installed in one day.", "Free estimate.",
+                                 "Гарантия 10 лет", "Рассрочка без переплаты"]
+    assert offer_lines("# Only a title\n") == []

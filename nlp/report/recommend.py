@@ -1,10 +1,9 @@
 """"What to change": recommendations for the offer and the script, each tied to its evidence.
 
 Offer: the most frequent needs and motives that the offer text does not mention. "Mentions" is
-decided by meaning and by words: e5 similarity between the theme (its label and quotes) and the
-closest offer line, or enough of the theme's key lemmas present in the offer. e5-small scores of
-unrelated sentences sit around 0.8, so the similarity bar is high and the lemma test catches the
-plain cases.
+decided by meaning and by words: e5 similarity between the theme's quotes and the closest offer
+line, standardised against all customer statements (see `match_offer`), or enough of the theme's
+key lemmas present in the offer.
 
 Script: objections heard in lost calls that no script step handles (the `coverage` table from
 script-gap analysis) and steps agents skip (the `adherence` table), with conversion either way.
@@ -21,14 +20,18 @@ import numpy as np
 
 from ..errors import InputFormatError
 
-OFFER_SIM = 0.88
+OFFER_SIM = 0.9          # raw cosine bar, only when there are too few statements to standardise
+OFFER_Z = 1.5            # "unusually close" against all customer statements
+MIN_BACKGROUND = 10
+MAX_BACKGROUND = 2000
 OFFER_LEMMA_SHARE = 0.5
 OFFER_KINDS = ("need", "motive")
 MAX_OFFER_RECS = 6
 MAX_SCRIPT_RECS = 5
 SKIP_SHARE = 0.7  # a step done in fewer calls than this is worth a look
 
-_MD = re.compile(r"^\s*(?:#+|[-*•]|\d+[.)])\s*")
+_MD = re.compile(r"^\s*(?:#+|[-*•]|\d+[.)])\s+")
+_EMPH = re.compile(r"[*_`]{1,3}")
 _STOP = {"это", "который", "весь", "свой", "такой", "быть", "мочь", "очень", "the", "and", "for", "with", "that",
          "this", "have", "your", "you", "our", "are", "что", "как", "для", "или", "мой", "наш", "ваш"}
 
@@ -54,19 +57,27 @@ def read_offer(path: str | Path) -> str:
 
 
 def offer_lines(text: str) -> list[str]:
-    """Offer text split into lines and sentences, Markdown markers dropped."""
+    """Offer text as sentences: wrapped lines of a paragraph joined, bullets kept apart, Markdown
+    markers and the document title dropped."""
     from ..language import detect_language, sentence_spans
 
-    out = []
-    for raw in text.splitlines():
+    blocks: list[str] = []
+    cur: list[str] = []
+    for raw in text.splitlines() + [""]:
         if raw.startswith("# "):  # the document title names the company, not a promise
             continue
-        line = _MD.sub("", raw).strip()
-        if len(line) < 3:
-            continue
-        for a, b in sentence_spans(line, detect_language(line)):
-            if len(line[a:b].strip()) >= 3:
-                out.append(line[a:b].strip())
+        starts_item = bool(_MD.match(raw)) and not raw.lstrip().startswith("**")
+        if not raw.strip() or starts_item:
+            if cur:
+                blocks.append(" ".join(cur))
+            cur = []
+        if raw.strip():
+            cur.append(_EMPH.sub("", _MD.sub("", raw)).strip())
+    out = []
+    for block in blocks:
+        for a, b in sentence_spans(block, detect_language(block)):
+            if len(block[a:b].strip()) >= 3:
+                out.append(block[a:b].strip())
     return out
 
 
@@ -76,8 +87,14 @@ def _content_lemmas(text: str) -> set[str]:
     return {w for w in lemmas(text, detect_language(text)) if len(w) > 2 and w not in _STOP and not w.isdigit()}
 
 
-def match_offer(themes: list, offer_text: str, store=None) -> dict[tuple[str, str], OfferMatch]:
-    """For each theme row (needs, motives): is it in the offer, and which offer line is closest."""
+def match_offer(themes: list, offer_text: str, store=None, background: list[str] | None = None
+                ) -> dict[tuple[str, str], OfferMatch]:
+    """For each theme row (needs, motives): is it in the offer, and which offer line is closest.
+
+    e5-small puts any two sentences of one business close together (cosine ~0.85), so raw cosine
+    says little. Each offer line's similarity is standardised against all the customer statements
+    (`background`): a theme is mentioned when its quotes are unusually close to some line (mean
+    z-score >= OFFER_Z), or when half of its key lemmas are in the offer."""
     from ..vectors import embed
 
     lines = offer_lines(offer_text)
@@ -87,25 +104,37 @@ def match_offer(themes: list, offer_text: str, store=None) -> dict[tuple[str, st
         return {(t.kind, t.theme_id): OfferMatch(False, 0.0, "", 0.0) for t in themes}
     offer_lemmas = set().union(*(_content_lemmas(x) for x in lines))
     theme_texts = [[t.label] + [q["text"] for q in t.quotes] for t in themes]
+    background = list(dict.fromkeys(background or []))[:MAX_BACKGROUND]
     # one embed call for everything: each e5 call has a fixed cost of seconds
-    flat = lines + [x for texts in theme_texts for x in texts]
+    flat = lines + [x for texts in theme_texts for x in texts] + background
     vecs_all = embed(flat, store)
     line_vecs = vecs_all[:len(lines)]
     pos = len(lines)
+    bg = vecs_all[len(flat) - len(background):] if background else np.zeros((0, line_vecs.shape[1]))
+    if len(bg) >= MIN_BACKGROUND:
+        bg_sims = bg @ line_vecs.T
+        mu, sd = bg_sims.mean(axis=0), bg_sims.std(axis=0) + 1e-6
+    else:
+        mu, sd = None, None
     out = {}
     for t, texts in zip(themes, theme_texts):
         vecs = vecs_all[pos:pos + len(texts)]
         pos += len(texts)
-        centre = vecs.mean(axis=0)
-        centre /= np.linalg.norm(centre) or 1.0
-        sims = line_vecs @ centre
-        j = int(np.argmax(sims))
+        sims = vecs @ line_vecs.T                      # texts x lines
+        if mu is not None:
+            score = ((sims - mu) / sd).mean(axis=0)
+            j = int(np.argmax(score))
+            close = score[j] >= OFFER_Z
+        else:
+            score = sims.mean(axis=0)
+            j = int(np.argmax(score))
+            close = score[j] >= OFFER_SIM
         key_lemmas = set()
         for term in (t.terms[:5] or [t.label]):
             key_lemmas |= _content_lemmas(term)
         share = len(key_lemmas & offer_lemmas) / len(key_lemmas) if key_lemmas else 0.0
-        out[(t.kind, t.theme_id)] = OfferMatch(bool(sims[j] >= OFFER_SIM or share >= OFFER_LEMMA_SHARE),
-                                               float(sims[j]), lines[j], share)
+        out[(t.kind, t.theme_id)] = OfferMatch(bool(close or share >= OFFER_LEMMA_SHARE),
+                                               float(sims.mean(axis=0)[j]), lines[j], share)
     return out
 
 
@@ -118,7 +147,8 @@ def offer_recommendations(data, offer_text: str | None, tr: dict, store=None) ->
         return []
     min_calls = 2 if data.n_calls >= 5 else 1
     cands = [t for k in OFFER_KINDS for t in data.themes.get(k, [])[:8] if t.n_calls >= min_calls]
-    matches = match_offer(cands, offer_text, store)
+    background = [st["text"] for st in data.statements]
+    matches = match_offer(cands, offer_text, store, background)
     recs = []
     for t in sorted(cands, key=lambda r: (-r.n_calls, r.kind)):
         m = matches.get((t.kind, t.theme_id))
