@@ -33,6 +33,9 @@ DEFAULT_MODEL = "base"
 # Silero VAD: split at 300 ms pauses, pad 200 ms. Measured on the sample against the pipeline's
 # defaults (160 ms / 400 ms): fewer errors, since less of the neighbouring pause is decoded.
 VAD_PARAMETERS = {"min_silence_duration_ms": 300, "speech_pad_ms": 200}
+MAX_WINDOW_S = 30         # Whisper's window: voiced audio is packed up to this length
+MAX_ROUNDS = 3            # decoding rounds for the unfinished tails of windows
+REDECODE_MIN_S = 1.0      # a window whose last word ends this much before its end is decoded again
 
 
 @dataclass(frozen=True)
@@ -395,45 +398,135 @@ class Recognizer:
                          initial_prompt: str | None = None) -> list[Seg]:
         """Recognise the voiced parts of one 16 kHz signal, batched; times are the signal's own.
 
-        Silero VAD finds the speech; the pipeline packs it into <=30 s windows with the silence cut
-        out and decodes the windows in batches (no temperature fallback: loops are handled by
-        `drop_loops` instead, which is cheaper than re-decoding).
+        Silero VAD finds the speech; its regions are packed into <=30 s windows with the silence
+        cut out, and the windows are decoded in batches. Whisper often leaves the end of a packed
+        window unfinished (its last segment has no closing timestamp); faster-whisper's batched
+        pipeline drops that tail. Here the unfinished rest of each window is decoded again in a
+        second batched round, like the sequential decoder's seek, so no speech is lost.
         """
         if audio.size == 0 or not np.any(audio):
             return []
         try:
-            segments, _info = self.pipeline.transcribe(
-                audio, language=language, beam_size=self.settings.beam_size, batch_size=self.settings.batch_size,
-                vad_filter=True, vad_parameters=dict(VAD_PARAMETERS),
-                word_timestamps=True, without_timestamps=False, hotwords=hotwords or None,
-                initial_prompt=initial_prompt or None)
-            out = []
-            for s in segments:
-                words = [(w.word, float(w.start), float(w.end), float(w.probability)) for w in (s.words or [])]
-                out.append(Seg(float(s.start), float(s.end), s.text.strip(), 0, words, float(s.avg_logprob),
-                               float(s.no_speech_prob), float(s.compression_ratio)))
+            return self._transcribe(audio, language, hotwords, initial_prompt)
         except (RuntimeError, ValueError) as e:
             raise ModelError(f"recognition failed: {e}", hint="try --compute-type float32 or --device cpu") from None
+
+    def _options(self, tokenizer, hotwords, initial_prompt):
+        from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
+
+        return TranscriptionOptions(
+            beam_size=self.settings.beam_size, best_of=5, patience=1, length_penalty=1, repetition_penalty=1,
+            no_repeat_ngram_size=0, log_prob_threshold=-1.0, no_speech_threshold=0.6,
+            compression_ratio_threshold=2.4, temperatures=[0.0], initial_prompt=initial_prompt or None,
+            prefix=None, suppress_blank=True, suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+            prepend_punctuations="\"'“¿([{-", append_punctuations="\"'.。,，!！?？:：”)]}、",
+            max_new_tokens=None, hotwords=hotwords or None, word_timestamps=True,
+            hallucination_silence_threshold=None, condition_on_previous_text=False, clip_timestamps="0",
+            prompt_reset_on_temperature=0.5, multilingual=False, without_timestamps=False,
+            max_initial_timestamp=0.0)
+
+    def _transcribe(self, audio, language, hotwords, initial_prompt) -> list[Seg]:
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import Segment, Word, restore_speech_timestamps
+        from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
+
+        model, pipe = self.model, self.pipeline
+        clips = get_speech_timestamps(audio, VadOptions(**VAD_PARAMETERS, max_speech_duration_s=MAX_WINDOW_S))
+        if not clips:
+            return []
+        chunks, meta = collect_chunks(audio, clips, max_duration=MAX_WINDOW_S)
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
+        options = self._options(tokenizer, hotwords, initial_prompt)
+        pending = [(c, m) for c, m in zip(chunks, meta) if c.size]
+        raw: list[dict] = []
+        bs = max(1, self.settings.batch_size)
+        for _round in range(MAX_ROUNDS):
+            if not pending:
+                break
+            feats = np.stack([pad_or_trim(model.feature_extractor(c)[..., :-1]) for c, _ in pending])
+            results: list[list[dict]] = []
+            for i in range(0, len(pending), bs):
+                results += pipe.forward(feats[i:i + bs], tokenizer, [m for _, m in pending[i:i + bs]], options)
+            nxt = []
+            for (c, m), segs in zip(pending, results):
+                raw.extend(segs)
+                ends = [w["end"] for sg in segs for w in (sg.get("words") or [])] or [sg["end"] for sg in segs]
+                local_end = (max(ends) - m["offset"]) if ends else 0.0
+                rest = m["duration"] - local_end
+                if local_end > 0.5 and rest > REDECODE_MIN_S:
+                    cut = int(local_end * SAMPLE_RATE)
+                    nxt.append((c[cut:], {"offset": m["offset"] + local_end, "duration": rest, "segments": []}))
+            pending = nxt
+        raw.sort(key=lambda r: r["start"])
+        fw = []
+        for k, r in enumerate(raw):
+            if r["no_speech_prob"] > 0.6 and r["avg_logprob"] < -1.0:
+                continue  # Whisper's own "this was not speech" rule
+            words = [Word(**w) for w in (r.get("words") or [])]
+            if not words and not r["text"].strip():
+                continue
+            fw.append(Segment(id=k, seek=r["seek"], start=r["start"], end=r["end"], text=r["text"],
+                              tokens=r["tokens"], avg_logprob=r["avg_logprob"], compression_ratio=r["compression_ratio"],
+                              no_speech_prob=r["no_speech_prob"], temperature=0.0, words=words or None))
+        out = []
+        for sg in restore_speech_timestamps(fw, clips, SAMPLE_RATE):
+            words = [(w.word, float(w.start), float(w.end), float(w.probability)) for w in (sg.words or [])]
+            out.append(Seg(float(sg.start), float(sg.end), sg.text.strip(), 0, words, float(sg.avg_logprob),
+                           float(sg.no_speech_prob), float(sg.compression_ratio)))
         return out
 
 
 # ---- word error rate ------------------------------------------------------------------------
 
 _PUNCT = re.compile(r"[^\w\s]|_", re.UNICODE)
+_THOUSANDS = re.compile(r"(?<=\d)[ \u00a0\u202f](?=000\b)|(?<=\d),(?=\d{3}\b)")
+_CURRENCY = re.compile(r"\$\s?(\d[\d,.]*)")
+_PERCENT = re.compile(r"(\d)\s?%")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
 
-def normalize_for_wer(text: str) -> str:
-    """Lowercase, ё→е, hyphens and punctuation to spaces, single spaces. Digits are kept as written."""
-    t = text.lower().replace("ё", "е")
+def _spell_numbers(text: str, lang: str | None) -> str:
+    """Digits to words ("85 000" -> "восемьдесят пять тысяч"), so "10" and "десять" compare equal."""
+    try:
+        from num2words import num2words
+    except ImportError:  # pragma: no cover - num2words is a dependency; without it digits stay digits
+        return text
+    lang = lang if lang in ("ru", "en", "de", "fr", "es", "it", "uk", "pl") else (
+        "ru" if re.search(r"[а-яё]", text, re.I) else "en")
+    text = _THOUSANDS.sub("", text)
+    text = _CURRENCY.sub(r"\1 dollars", text)
+    text = _PERCENT.sub(r"\1 процентов" if lang == "ru" else r"\1 percent", text)
+
+    def spell(m: re.Match) -> str:
+        tok = m.group(0).replace(",", ".")
+        try:
+            words = num2words(float(tok) if "." in tok else int(tok), lang=lang)
+            if lang == "en":  # "one hundred and fifty" is said "one hundred fifty" as often
+                words = words.replace(" and ", " ")
+            return " " + words + " "
+        except (ValueError, NotImplementedError, OverflowError):
+            return tok
+
+    return _NUMBER.sub(spell, text)
+
+
+def normalize_for_wer(text: str, lang: str | None = None) -> str:
+    """Lowercase, ё→е, numbers spelled out (num2words), punctuation and hyphens to spaces, one space.
+
+    Spelling numbers out makes "в 10 утра" and "в десять утра" equal; Russian case endings of
+    numerals ("десяти") still count as errors, as they would for a reader.
+    """
+    t = _spell_numbers(text, lang).lower().replace("ё", "е")
     t = _PUNCT.sub(" ", t)
     return " ".join(t.split())
 
 
-def wer(reference: str, hypothesis: str) -> float:
+def wer(reference: str, hypothesis: str, lang: str | None = None) -> float:
     import jiwer
 
-    ref = normalize_for_wer(reference)
-    hyp = normalize_for_wer(hypothesis)
+    ref = normalize_for_wer(reference, lang)
+    hyp = normalize_for_wer(hypothesis, lang)
     if not ref:
         return 0.0 if not hyp else 1.0
     return float(jiwer.wer(ref, hyp or "<empty>"))

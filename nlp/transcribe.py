@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,6 +37,8 @@ ALGO_VERSION = "tx-1"          # bump when the output for the same audio and opt
 TURN_GAP_S = 1.0               # a longer pause inside one channel starts a new turn
 MERGE_GAP_S = 2.0              # consecutive turns of one speaker closer than this are one turn
 LIST_SUFFIXES = {".txt", ".lst", ".list", ".m3u"}
+PROMPT_MAX_CHARS = 300
+CYRILLIC_LANGS = {"ru", "uk", "be", "bg", "sr", "mk", "kk", "tg", "mn", "ba", "tt"}
 
 
 @dataclass
@@ -51,6 +54,7 @@ class TranscribeOptions:
     beam_size: int = 5
     batch_size: int = 8
     echo_suppression: bool = True
+    script_prompt: bool = True
     progress: bool = True
 
 
@@ -239,10 +243,33 @@ class Transcriber:
         # Whisper's prompt holds ~220 tokens; the first terms are the most important (company names).
         self.hotwords = ", ".join(terms)[:400] or None
 
+    def prompt_for(self, language: str) -> str | None:
+        """The script's example phrases in the call's language, as Whisper's initial prompt.
+
+        A prompt in the domain and style of the call (the agent reads from this script) helps Whisper
+        with domain words and punctuation; it is capped well under Whisper's prompt budget.
+        """
+        script = self.options.script
+        if script is None or not self.options.script_prompt:
+            return None
+        cyr = re.compile(r"[а-яё]", re.I)
+        want_cyr = language in CYRILLIC_LANGS
+        out, size = [], 0
+        for st in script.steps:
+            for ex in st.examples:
+                ex = re.sub(r"\.\.\.|…", "", ex).strip()
+                if ex and bool(cyr.search(ex)) == want_cyr:
+                    if size + len(ex) > PROMPT_MAX_CHARS:
+                        return " ".join(out) or None
+                    out.append(ex)
+                    size += len(ex) + 1
+        return " ".join(out) or None
+
     def settings_hash(self) -> str:
         o = self.options
         d = {"algo": ALGO_VERSION, **self.recognizer.identity(), "language": o.language,
              "agent_channel": o.agent_channel, "hotwords": self.hotwords, "echo": o.echo_suppression,
+             "prompt": o.script_prompt,
              "batch": o.batch_size,
              "script": [(s.step_id, s.examples) for s in getattr(o.script, "steps", [])] if o.script else None}
         return hashlib.sha256(json.dumps(d, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:20]
@@ -266,8 +293,10 @@ class Transcriber:
         # Each channel on its own: windows that mix both speakers confuse Whisper's context (measured:
         # more errors when the channels were laid end to end in one pass).
         pieces: list[dict] = []
+        prompt = self.prompt_for(language)
         for ch in range(chans.shape[0]):
-            for s in self.recognizer.transcribe_audio(chans[ch], language, hotwords=self.hotwords):
+            for s in self.recognizer.transcribe_audio(chans[ch], language, hotwords=self.hotwords,
+                                                      initial_prompt=prompt):
                 for start, end, text, words in _split_by_pauses(s, TURN_GAP_S):
                     pieces.append({"channel": ch, "start": start, "end": end, "text": text, "words": words,
                                    "compression_ratio": s.compression_ratio})
