@@ -171,3 +171,20 @@ def test_cli_run_and_report(tmp_path):
     assert r.exit_code == 2 and "no store here" in r.output
     r = CliRunner().invoke(app, ["run", str(tmp_path / "in"), "--out", str(tmp_path / "o4"), "--lang", "de"])
     assert r.exit_code == 2
+
+
+def test_demo_uses_the_bundled_sample(monkeypatch, tmp_path):
+    """`demo` = `run` on data/sample/calls with the sample's script, offer and metadata (the real run
+    transcribes ten minutes of audio, so it is exercised by the README command, not here)."""
+    import nlp.pipeline as pl
+
+    seen = {}
+    monkeypatch.setattr(pl, "run", lambda inputs, out_dir, **kw: seen.update(inputs=inputs, out=out_dir, **kw))
+    pl.demo(tmp_path / "demo")
+    sample = pl.sample_dir()
+    assert seen["inputs"] == [sample / "calls"] and any((sample / "calls").glob("*.ogg"))
+    for key, name in (("script", "script.md"), ("offer", "offer.md"), ("metadata", "metadata.csv")):
+        assert seen[key] == sample / name and seen[key].exists()
+    monkeypatch.setattr(pl, "sample_dir", lambda: tmp_path / "nowhere")
+    with pytest.raises(InputFormatError, match="sample calls are missing"):
+        pl.demo(tmp_path / "demo")
