@@ -179,7 +179,7 @@ def test_demo_uses_the_bundled_sample(monkeypatch, tmp_path):
     import nlp.pipeline as pl
 
     seen = {}
-    monkeypatch.setattr(pl, "run", lambda inputs, out_dir, **kw: seen.update(inputs=inputs, out=out_dir, **kw))
+    monkeypatch.setattr(pl, "run", lambda inputs, out_dir, **kw: seen.update(inputs=inputs, out_dir=out_dir, **kw))
     pl.demo(tmp_path / "demo")
     sample = pl.sample_dir()
     assert seen["inputs"] == [sample / "calls"] and any((sample / "calls").glob("*.ogg"))
