@@ -343,3 +343,23 @@ def test_offer_lines_join_wrapped_paragraphs():
     assert offer_lines(text) == ["Warm windows.", "Installed in one day.", "Free estimate.",
                                  "Гарантия 10 лет", "Рассрочка без переплаты"]
     assert offer_lines("# Only a title\n") == []
+
+
+def test_labels_complete_in_both_languages():
+    from nlp.report import translations
+
+    tr = translations()
+
+    def keys(d, prefix=""):
+        return {prefix + k for k in d} | {x for k, v in d.items() if isinstance(v, dict) for x in keys(v, k + ".")}
+
+    assert keys(tr["ru"]) == keys(tr["en"])
+
+
+def test_failed_calls_listed_and_escaped(tmp_path):
+    st = make_store(tmp_path / "s", "ru", n=6)
+    st.record_error("transcribe", f"cannot decode {HOSTILE_IMG}", call_id="ru-bad", source_path="calls/bad.ogg")
+    res = build_report(st, tmp_path / "out", lang="en")
+    html = res.html.read_text()
+    assert 'id="errors"' in html and "calls/bad.ogg" in html and "<img" not in html
+    st.close()
