@@ -21,7 +21,7 @@ import threading
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -396,18 +396,27 @@ class Recognizer:
 
     def transcribe_audio(self, audio: np.ndarray, language: str, hotwords: str | None = None,
                          initial_prompt: str | None = None) -> list[Seg]:
-        """Recognise the voiced parts of one 16 kHz signal, batched; times are the signal's own.
+        """Recognise the voiced parts of one 16 kHz signal; times are the signal's own."""
+        segs, _lang, _p = self.transcribe_channels([audio], language, hotwords=hotwords,
+                                                   prompt=lambda _l: initial_prompt)
+        return segs[0]
 
-        Silero VAD finds the speech; its regions are packed into <=30 s windows with the silence
-        cut out, and the windows are decoded in batches. Whisper often leaves the end of a packed
-        window unfinished (its last segment has no closing timestamp); faster-whisper's batched
-        pipeline drops that tail. Here the unfinished rest of each window is decoded again in a
-        second batched round, like the sequential decoder's seek, so no speech is lost.
+    def transcribe_channels(self, channels: Sequence[np.ndarray], language: str | None, *, main: int = 0,
+                            hotwords: str | None = None,
+                            prompt: Callable[[str], str | None] | None = None) -> tuple[list[list[Seg]], str, float]:
+        """Recognise each channel's speech in shared batches: ([segments per channel], language, p).
+
+        Silero VAD finds each channel's speech; the regions are packed into <=30 s windows (never
+        mixing channels: a window with both speakers confuses Whisper) with the silence cut out, and
+        the windows of all channels are decoded together in batches. With `language=None` the
+        language is read off the encoder output of the `main` channel's first window, so detection
+        costs no extra encoder pass, and both channels use it. Whisper often leaves the end of a packed
+        window unfinished (its last segment lacks a closing timestamp); faster-whisper's batched
+        pipeline drops that tail, so here the rest of each such window is decoded again in a further
+        batched round, like the sequential decoder's seek: no speech is lost.
         """
-        if audio.size == 0 or not np.any(audio):
-            return []
         try:
-            return self._transcribe(audio, language, hotwords, initial_prompt)
+            return self._transcribe(channels, language, main, hotwords, prompt)
         except (RuntimeError, ValueError) as e:
             raise ModelError(f"recognition failed: {e}", hint="try --compute-type float32 or --device cpu") from None
 
@@ -425,56 +434,106 @@ class Recognizer:
             prompt_reset_on_temperature=0.5, multilingual=False, without_timestamps=False,
             max_initial_timestamp=0.0)
 
-    def _transcribe(self, audio, language, hotwords, initial_prompt) -> list[Seg]:
-        from faster_whisper.audio import pad_or_trim
+    def _forward(self, feats: np.ndarray, metas: list[dict], state: dict) -> list[list[dict]]:
+        """faster-whisper's batched forward, with the language detected from the same encoder output."""
         from faster_whisper.tokenizer import Tokenizer
+
+        model = self.model
+        enc = model.encode(feats)
+        if state.get("language") is None:
+            probs = model.model.detect_language(enc)[0]  # the first window: the main channel's
+            lang_tok, p = probs[0]
+            state["language"], state["language_p"] = lang_tok[2:-2], float(p)
+        if "tokenizer" not in state:
+            tok = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
+                            language=state["language"])
+            prompt_text = state["prompt_fn"](state["language"]) if state["prompt_fn"] else None
+            state["tokenizer"] = tok
+            state["options"] = self._options(tok, state["hotwords"], prompt_text)
+        tok, options = state["tokenizer"], state["options"]
+        prompt = model.get_prompt(tok, previous_tokens=tok.encode(options.initial_prompt) if options.initial_prompt
+                                  else [], without_timestamps=False, hotwords=options.hotwords)
+        results = model.model.generate(
+            enc, [list(prompt) for _ in range(feats.shape[0])], beam_size=options.beam_size,
+            patience=options.patience, length_penalty=options.length_penalty, max_length=model.max_length,
+            suppress_blank=options.suppress_blank, suppress_tokens=options.suppress_tokens, return_scores=True,
+            return_no_speech_prob=True, sampling_temperature=0.0)
+        out, sizes = [], []
+        from faster_whisper.transcribe import get_compression_ratio
+
+        for meta, res in zip(metas, results):
+            tokens = res.sequences_ids[0]
+            avg_logprob = res.scores[0] * (len(tokens) ** options.length_penalty) / (len(tokens) + 1)
+            size = int(np.ceil(meta["duration"]) * model.frames_per_second)
+            sizes.append(size)
+            subs, _seek, _single = model._split_segments_by_timestamps(
+                tokenizer=tok, tokens=tokens, time_offset=meta["offset"], segment_size=size,
+                segment_duration=meta["duration"], seek=0)
+            out.append([dict(text=tok.decode(sub["tokens"]), avg_logprob=avg_logprob, no_speech_prob=res.no_speech_prob,
+                             tokens=sub["tokens"], start=sub["start"], end=sub["end"],
+                             compression_ratio=get_compression_ratio(tok.decode(sub["tokens"])),
+                             seek=int(meta["offset"] * model.frames_per_second)) for sub in subs])
+        model.add_word_timestamps(out, tok, enc, sizes, options.prepend_punctuations, options.append_punctuations, 0.0)
+        return out
+
+    def _transcribe(self, channels, language, main, hotwords, prompt_fn):
+        from faster_whisper.audio import pad_or_trim
         from faster_whisper.transcribe import Segment, Word, restore_speech_timestamps
         from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
 
-        model, pipe = self.model, self.pipeline
-        clips = get_speech_timestamps(audio, VadOptions(**VAD_PARAMETERS, max_speech_duration_s=MAX_WINDOW_S))
-        if not clips:
-            return []
-        chunks, meta = collect_chunks(audio, clips, max_duration=MAX_WINDOW_S)
-        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
-        options = self._options(tokenizer, hotwords, initial_prompt)
-        pending = [(c, m) for c, m in zip(chunks, meta) if c.size]
-        raw: list[dict] = []
+        model = self.model
+        vad = VadOptions(**VAD_PARAMETERS, max_speech_duration_s=MAX_WINDOW_S)
+        clips, pending = {}, []
+        order = [main] + [c for c in range(len(channels)) if c != main]
+        for ch in order:
+            audio = channels[ch]
+            if audio.size == 0 or not np.any(audio):
+                continue
+            clips[ch] = get_speech_timestamps(audio, vad)
+            if clips[ch]:
+                chunks, meta = collect_chunks(audio, clips[ch], max_duration=MAX_WINDOW_S)
+                pending += [(ch, c, m) for c, m in zip(chunks, meta) if c.size]
+        state = {"language": language, "language_p": 1.0, "hotwords": hotwords, "prompt_fn": prompt_fn}
+        raw: dict[int, list[dict]] = {c: [] for c in range(len(channels))}
         bs = max(1, self.settings.batch_size)
         for _round in range(MAX_ROUNDS):
             if not pending:
                 break
-            feats = np.stack([pad_or_trim(model.feature_extractor(c)[..., :-1]) for c, _ in pending])
+            feats = np.stack([pad_or_trim(model.feature_extractor(c)[..., :-1]) for _, c, _ in pending])
             results: list[list[dict]] = []
             for i in range(0, len(pending), bs):
-                results += pipe.forward(feats[i:i + bs], tokenizer, [m for _, m in pending[i:i + bs]], options)
+                results += self._forward(feats[i:i + bs], [m for _, _, m in pending[i:i + bs]], state)
             nxt = []
-            for (c, m), segs in zip(pending, results):
-                raw.extend(segs)
+            for (ch, c, m), segs in zip(pending, results):
+                raw[ch].extend(segs)
                 ends = [w["end"] for sg in segs for w in (sg.get("words") or [])] or [sg["end"] for sg in segs]
                 local_end = (max(ends) - m["offset"]) if ends else 0.0
                 rest = m["duration"] - local_end
                 if local_end > 0.5 and rest > REDECODE_MIN_S:
                     cut = int(local_end * SAMPLE_RATE)
-                    nxt.append((c[cut:], {"offset": m["offset"] + local_end, "duration": rest, "segments": []}))
+                    nxt.append((ch, c[cut:], {"offset": m["offset"] + local_end, "duration": rest, "segments": []}))
             pending = nxt
-        raw.sort(key=lambda r: r["start"])
-        fw = []
-        for k, r in enumerate(raw):
-            if r["no_speech_prob"] > 0.6 and r["avg_logprob"] < -1.0:
-                continue  # Whisper's own "this was not speech" rule
-            words = [Word(**w) for w in (r.get("words") or [])]
-            if not words and not r["text"].strip():
-                continue
-            fw.append(Segment(id=k, seek=r["seek"], start=r["start"], end=r["end"], text=r["text"],
-                              tokens=r["tokens"], avg_logprob=r["avg_logprob"], compression_ratio=r["compression_ratio"],
-                              no_speech_prob=r["no_speech_prob"], temperature=0.0, words=words or None))
-        out = []
-        for sg in restore_speech_timestamps(fw, clips, SAMPLE_RATE):
-            words = [(w.word, float(w.start), float(w.end), float(w.probability)) for w in (sg.words or [])]
-            out.append(Seg(float(sg.start), float(sg.end), sg.text.strip(), 0, words, float(sg.avg_logprob),
-                           float(sg.no_speech_prob), float(sg.compression_ratio)))
-        return out
+        per_channel: list[list[Seg]] = []
+        for ch in range(len(channels)):
+            fw = []
+            for k, r in enumerate(sorted(raw[ch], key=lambda r: r["start"])):
+                if r["no_speech_prob"] > 0.6 and r["avg_logprob"] < -1.0:
+                    continue  # Whisper's own "this was not speech" rule
+                words = [Word(**w) for w in (r.get("words") or [])]
+                if not words:
+                    continue
+                fw.append(Segment(id=k, seek=r["seek"], start=r["start"], end=r["end"], text=r["text"],
+                                  tokens=r["tokens"], avg_logprob=r["avg_logprob"],
+                                  compression_ratio=r["compression_ratio"], no_speech_prob=r["no_speech_prob"],
+                                  temperature=0.0, words=words))
+            segs = []
+            for sg in restore_speech_timestamps(fw, clips.get(ch) or [], SAMPLE_RATE) if fw else []:
+                words = [(w.word, float(w.start), float(w.end), float(w.probability)) for w in (sg.words or [])]
+                segs.append(Seg(float(sg.start), float(sg.end), sg.text.strip(), ch, words, float(sg.avg_logprob),
+                                float(sg.no_speech_prob), float(sg.compression_ratio)))
+            per_channel.append(segs)
+        lang = state["language"] or language or "en"
+        return per_channel, lang, float(state["language_p"])
 
 
 # ---- word error rate ------------------------------------------------------------------------

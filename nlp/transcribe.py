@@ -160,16 +160,6 @@ def read_vocabulary(path: str | os.PathLike) -> list[str]:
 
 # ---- one recording --------------------------------------------------------------------------
 
-def _voiced(x: np.ndarray, max_seconds: float = 30.0) -> np.ndarray:
-    """The loudest-region frames of a channel (above peak - 35 dB), concatenated, for language ID."""
-    db = frame_db(x)
-    if db.size == 0:
-        return x[:0]
-    keep = db > (db.max() - 35.0)
-    frames = x[: len(db) * 320].reshape(len(db), 320)[keep]
-    return frames.reshape(-1)[: int(max_seconds * SAMPLE_RATE)]
-
-
 def _speech_energy(x: np.ndarray) -> float:
     db = frame_db(x)
     if db.size == 0:
@@ -285,18 +275,15 @@ class Transcriber:
             chans, stats = suppress_echo(chans)
         energies = [_speech_energy(c) for c in chans]
         main = int(np.argmax(energies))
-        if o.language == "auto":
-            language, lang_p = self.recognizer.detect_language(_voiced(chans[main]))
-        else:
-            language, lang_p = o.language, 1.0
         n = chans.shape[1]
-        # Each channel on its own: windows that mix both speakers confuse Whisper's context (measured:
-        # more errors when the channels were laid end to end in one pass).
+        # Each channel in its own windows (windows mixing both speakers confuse Whisper's context),
+        # all windows in shared batches; language detected once, on the louder side.
+        per_channel, language, lang_p = self.recognizer.transcribe_channels(
+            list(chans), None if o.language == "auto" else o.language, main=main, hotwords=self.hotwords,
+            prompt=self.prompt_for)
         pieces: list[dict] = []
-        prompt = self.prompt_for(language)
-        for ch in range(chans.shape[0]):
-            for s in self.recognizer.transcribe_audio(chans[ch], language, hotwords=self.hotwords,
-                                                      initial_prompt=prompt):
+        for ch, segs in enumerate(per_channel):
+            for s in segs:
                 for start, end, text, words in _split_by_pauses(s, TURN_GAP_S):
                     pieces.append({"channel": ch, "start": start, "end": end, "text": text, "words": words,
                                    "compression_ratio": s.compression_ratio})

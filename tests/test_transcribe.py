@@ -172,17 +172,17 @@ class EnergyRecognizer:
     def identity(self):
         return {"model": "energy-test", "device": "cpu", "compute_type": "int8", "beam_size": 5}
 
-    def detect_language(self, audio):
-        return "ru", 1.0
-
-    def transcribe_audio(self, audio, language, hotwords=None, initial_prompt=None):
+    def transcribe_channels(self, channels, language, main=0, hotwords=None, prompt=None):
         self.calls += 1
+        return [self.channel(c, ch) for ch, c in enumerate(channels)], language or "ru", 1.0
+
+    def channel(self, audio, ch):
         out, blk = [], SR // 2
         for i in range(len(audio) // blk):
             if np.abs(audio[i * blk:(i + 1) * blk]).max() > 0.05:
                 t0, t1 = i * 0.5, i * 0.5 + 0.5
                 w = f"слово{i}"
-                out.append(Seg(t0, t1, w, 0, [(" " + w, t0, t1, 0.9)]))
+                out.append(Seg(t0, t1, w, ch, [(" " + w, t0, t1, 0.9)]))
         return out
 
 
