@@ -70,7 +70,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000, help="statements to cluster")
     ap.add_argument("--embed", type=int, default=300, help="texts to embed for the speed/cache numbers")
     ap.add_argument("--texts", default=None, help="CSV with a text column (default: Banking77 if present)")
+    ap.add_argument("--base-npy", default=None, help="skip embedding: base vectors (.npy) to build the --n from")
     args = ap.parse_args()
+    if args.base_npy:
+        cluster_part(np.load(args.base_npy), args.n)
+        return
 
     src = Path(args.texts) if args.texts else (DEFAULT_TEXTS if DEFAULT_TEXTS.exists() else FALLBACK_TEXTS)
     texts = pd.read_csv(src)["text"].astype(str).drop_duplicates().tolist()[: args.embed]
@@ -87,6 +91,13 @@ def main() -> None:
         print(f"  warm: cache hit rate {100 * warm.hit_rate:.0f}%, {len(texts) / max(warm_s, 1e-9):.0f} texts/s"
               f" = {cold.seconds / max(warm_s, 1e-9):.0f}x faster than embedding")
 
+    cluster_part(X, args.n)
+
+
+def cluster_part(X, n: int) -> None:
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
         rng = np.random.default_rng(0)
         if len(X) < 300:
             # Few distinct texts (the small fallback file): mix pairs of them into more base points.
@@ -94,8 +105,8 @@ def main() -> None:
             a = rng.uniform(0.2, 0.8, size=(300 - len(X), 1)).astype(np.float32)
             mix = a * X[i] + (1 - a) * X[j]
             X = np.vstack([X, mix / np.linalg.norm(mix, axis=1, keepdims=True)])
-        reps = -(-args.n // len(X))
-        big = np.repeat(X, reps, axis=0)[: args.n]
+        reps = -(-n // len(X))
+        big = np.repeat(X, reps, axis=0)[:n]
         big = big + rng.normal(scale=0.02, size=big.shape).astype(np.float32)
         big /= np.linalg.norm(big, axis=1, keepdims=True)
         npy = str(Path(tmp) / "vectors.npy")
@@ -103,7 +114,7 @@ def main() -> None:
         del big
         ours = child("themes", npy)
         base = child("kmeans", npy, ours["themes"])
-    print(f"clustering {args.n} statements with cached vectors (2 threads, each run in its own process)")
+    print(f"clustering {n} statements with cached vectors (2 threads, each run in its own process)")
     print(f"  {'method':38s} {'seconds':>8s} {'CPU s':>8s} {'peak MB':>8s} {'themes':>7s}")
     print(f"  {'ThemeModel (automatic count)':38s} {ours['seconds']:8.1f} {ours['cpu_s']:8.1f} {ours['peak_mb']:8.0f}"
           f" {ours['themes']:7d}   other {100 * ours['other']:.1f}%")
