@@ -416,6 +416,12 @@ def transcribe_paths(paths: Iterable[str | os.PathLike], store, *, metadata: str
                 done_bytes += size
                 continue
             call.source["settings_hash"] = shash
+            if cid in done_cache:
+                # Re-transcribed (new audio or settings): keep the CRM fields joined earlier.
+                try:
+                    call.metadata = {**store.get_call(cid).metadata, **call.metadata}
+                except CallbridgeError:
+                    pass
             store.save_call(call, "transcribed", source_path=str(f), audio_sha256=sha, settings_hash=shash)
             dur = float(call.source.get("duration") or 0.0)
             summary.done.append(FileResult(str(f), cid, "done", audio_seconds=dur, seconds=secs))

@@ -243,3 +243,19 @@ def test_mono_call_is_low_confidence(tmp_path):
         c = st.get_call("m")
         assert c.source["roles"]["method"] == "mono-heuristic" and c.source["roles"]["low_confidence"]
         assert {t.speaker for t in c.turns} <= {"agent", "customer"} and c.turns
+
+
+def test_metadata_joined_and_kept_on_retranscription(tmp_path):
+    write_wav(tmp_path / "c1.wav", dialogue())
+    csv = tmp_path / "calls.csv"
+    csv.write_text("call_id,date,outcome,amount,city\nc1,2026-09-14,won,54000,Казань\nc9,2026-09-15,lost,,\n",
+                   encoding="utf-8")
+    rec = EnergyRecognizer()
+    with Store(tmp_path / "st") as st:
+        s = transcribe_paths([tmp_path / "c1.wav"], st, metadata=csv, progress=False,
+                             transcriber=Transcriber(TranscribeOptions(), recognizer=rec))
+        assert s.metadata_matched == 1 and s.metadata_unmatched == ["c9"]
+        assert st.get_call("c1").metadata["outcome"] == "won" and st.get_call("c1").metadata["city"] == "Казань"
+        transcribe_paths([tmp_path / "c1.wav"], st, progress=False,
+                         transcriber=Transcriber(TranscribeOptions(agent_channel="left"), recognizer=rec))
+        assert st.get_call("c1").metadata["outcome"] == "won"
