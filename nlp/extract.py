@@ -250,7 +250,7 @@ RULE_WEIGHTS: dict[str, dict[str, float]] = {
                "a_ask_motive": 1.5, "al_ask_motive": 1.0},
     "need": {"c_need_modal": 1.2, "c_constraint": 0.9, "c_budget": 0.6, "c_deadline": 0.5, "c_preference": 0.8,
              "c_schedule": 0.6, "c_inability": 0.5, "c_want": 0.6, "a_ask_need": 0.5, "al_ask_need": 0.8},
-    "objection": {"c_price_high": 1.3, "c_cheaper_elsewhere": 1.3, "c_doubt": 1.0, "c_partner": 0.9,
+    "objection": {"c_refusal": 1.2, "c_price_high": 1.3, "c_cheaper_elsewhere": 1.3, "c_doubt": 1.0, "c_partner": 0.9,
                   "c_delay": 0.8, "c_time_long": 0.6, "c_payoff": 0.8, "a_price_info": 0.4, "a_propose": 0.4,
                   "c_positive": -0.8, "c_already": 0.4},
 }
@@ -282,9 +282,9 @@ class StatementClassifier:
     `_`. `y` holds a kind from LABEL_KINDS or "none" per unit.
     """
 
-    def __init__(self, C: float = 0.2, lexical: bool = False, n_features: int = 2 ** 16,
-                 class_weight: str | None = None, rule_weight: float = 0.5, rule_temp: float = 1.0,
-                 seed: int = 0):
+    def __init__(self, C: float = 0.3, lexical: bool = True, n_features: int = 2 ** 16,
+                 class_weight: str | None = "balanced", rule_weight: float = 0.5, rule_temp: float = 1.0,
+                 lex_scale: float = 8.0, seed: int = 0):
         self.C = C
         self.lexical = lexical
         self.n_features = n_features
@@ -293,11 +293,12 @@ class StatementClassifier:
         # which carry what the training calls cannot (other businesses, other phrasings).
         self.rule_weight = rule_weight
         self.rule_temp = rule_temp
+        self.lex_scale = lex_scale
         self.seed = seed
 
     def get_params(self, deep: bool = True) -> dict:
         return {k: getattr(self, k) for k in ("C", "lexical", "n_features", "class_weight", "rule_weight",
-                                               "rule_temp", "seed")}
+                                               "rule_temp", "lex_scale", "seed")}
 
     def set_params(self, **p) -> "StatementClassifier":
         for k, v in p.items():
@@ -316,7 +317,7 @@ class StatementClassifier:
                     dense[i, j] = v
         mats = [sparse.csr_matrix(dense)]
         if self.lexical:
-            mats.append(self._hasher().transform([_lex_tokens(u) for u in units]) * 0.5)
+            mats.append(self._hasher().transform([_lex_tokens(u) for u in units]) * self.lex_scale)
         return sparse.hstack(mats, format="csr")
 
     def _hasher(self):
@@ -358,6 +359,7 @@ class StatementClassifier:
         return out
 
     def __setstate__(self, state):
+        state.setdefault("lex_scale", 0.5)
         self.__dict__.update(state)
 
 

@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
         labelled: List[Path] = typer.Argument(..., help="Folders with calls/ and labels/ (the labels format "
                                               "in README.md), searched recursively."),
         out: Path = typer.Option(Path("models/extractor-custom.joblib"), "--out", help="Model file to write."),
-        C: float = typer.Option(0.2, "--C", help="Inverse regularisation strength of the classifier."),
+        C: float = typer.Option(0.3, "--C", help="Inverse regularisation strength of the classifier."),
         rule_weight: float = typer.Option(0.5, "--rule-weight", help="Share of the cue rules in the final "
                                           "score (0 = classifier only); lower it when you have many "
                                           "labelled calls from your own business."),
