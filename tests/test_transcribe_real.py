@@ -117,6 +117,7 @@ def test_killed_run_resumes_and_transcribes_correctly(excerpts, tmp_path):
             rt = {sp: " ".join(t.get("spoken") or t["text"] for t in ref["turns"] if t["speaker"] == sp)
                   for sp in ("agent", "customer")}
             w = wer(rt["agent"] + " " + rt["customer"], hyp["agent"] + " " + hyp["customer"], ref["language"])
+            print(f"excerpt {cid}: WER {w:.3f} (bound {bound})")
             assert w <= bound, (cid, w, hyp)
             if ".echo" in cid:
                 # No ghost turns: the customer's side never repeats the agent's greeting.
