@@ -379,14 +379,18 @@ class ThemeModel(BaseEstimator, ClusterMixin):
 # ---- labels and quotes ------------------------------------------------------------------------
 
 def _stop_words(lang: str) -> frozenset[str]:
+    """spaCy's stop words plus spoken fillers (`rules/theme_fillers.json`): never a theme's label."""
+    words: set[str] = set()
     try:
         if lang == "ru":
             from spacy.lang.ru.stop_words import STOP_WORDS
         else:
             from spacy.lang.en.stop_words import STOP_WORDS
-        return frozenset(STOP_WORDS)
+        words |= set(STOP_WORDS)
     except ImportError:  # labels still work, only less clean
-        return frozenset()
+        pass
+    fillers = json.loads((Path(__file__).parent / "rules" / "theme_fillers.json").read_text(encoding="utf-8"))
+    return frozenset(words | set(fillers.get(lang, [])))
 
 
 def _terms(lemmas: list[str], stop: frozenset[str]) -> list[str]:
@@ -423,9 +427,12 @@ def theme_terms(docs: Sequence[list[str]], labels: np.ndarray, langs: Sequence[s
     for (lab, lang), c in per_theme_lang.items():
         size = sum(c.values()) or 1
         scored = []
+        # In a real theme, a word one statement used says little about the theme, unless no
+        # word is shared at all.
+        min_f = 2 if n_docs[(lab, lang)] >= 4 and max(c.values(), default=0) >= 2 else 1
         for term, f in c.items():
-            if f < 2 and n_docs[(lab, lang)] >= 4:
-                continue  # in a real theme, a word one statement used says little about the theme
+            if f < min_f:
+                continue
             w = (f / size) * math.log(1 + avg / total[term])
             if " " in term:
                 w *= 1.2  # phrases read better than single lemmas when they are as distinctive
