@@ -69,7 +69,7 @@ class CueRules:
 
     def _compile(self, groups: dict[str, list[str]]):
         by_first: dict[str, list[tuple[tuple[str, ...], str]]] = {}
-        prefix: list[tuple[tuple[str, ...], str]] = []
+        by_stem: dict[str, list[tuple[tuple[str, ...], str]]] = {}  # trailing-* first words, by 3 letters
         for g, pats in groups.items():
             for p in pats:
                 words = p.lower().split()
@@ -79,8 +79,11 @@ class CueRules:
                     pat = tuple(w if w.endswith("*") else (lemmas(w, self.lang) or [w])[0] for w in words)
                 else:  # whole phrase, so contractions split the same way as in the text
                     pat = tuple(lemmas(p.lower(), self.lang)) or tuple(words)
-                (prefix if pat[0].endswith("*") else by_first.setdefault(pat[0], [])).append((pat, g))
-        return by_first, prefix
+                if pat[0].endswith("*"):
+                    by_stem.setdefault(pat[0][:3], []).append((pat, g))
+                else:
+                    by_first.setdefault(pat[0], []).append((pat, g))
+        return by_first, by_stem
 
     @staticmethod
     def _tok_ok(p: str, lem: str, low: str) -> bool:
@@ -89,16 +92,23 @@ class CueRules:
         return p == lem or p == low
 
     def count(self, lem: Sequence[str], low: Sequence[str], agent: bool = False) -> dict[str, int]:
-        by_first, prefix = self._agent if agent else self._cust
+        by_first, by_stem = self._agent if agent else self._cust
         out: dict[str, int] = {}
         n = len(lem)
+        ok = self._tok_ok
         for i in range(n):
-            cands = by_first.get(lem[i], [])
-            if low[i] != lem[i]:
-                cands = cands + by_first.get(low[i], [])
-            for pat, g in (*cands, *prefix):
+            li, wi = lem[i], low[i]
+            cands = by_first.get(li)
+            if wi != li and wi in by_first:
+                cands = (cands or []) + by_first[wi]
+            st = by_stem.get(li[:3]) or by_stem.get(wi[:3])
+            if st:
+                cands = (cands or []) + [x for x in st if ok(x[0][0], li, wi)]
+            if not cands:
+                continue
+            for pat, g in cands:
                 k = len(pat)
-                if i + k <= n and all(self._tok_ok(pat[j], lem[i + j], low[i + j]) for j in range(k)):
+                if k == 1 or (i + k <= n and all(ok(pat[j], lem[i + j], low[i + j]) for j in range(1, k))):
                     out[g] = out.get(g, 0) + 1
         return out
 
@@ -180,6 +190,7 @@ def _units_of_call(call: Call, ans: list[Analysis], rules: CueRules, lang: str) 
         if not an.units:
             continue
         tl = [t.lemma for t in an.tokens if not t.is_punct]
+        # turn-level cue counts: matched once over the whole turn, units take theirs from the same pass
         tw = [t.lower for t in an.tokens if not t.is_punct]
         turn_counts = rules.count(tl, tw)
         unpunct = not any(t.is_punct for t in an.tokens)

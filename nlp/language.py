@@ -170,17 +170,18 @@ def analyze(texts: Sequence[str], lang: str, batch_size: int = 256) -> list[Anal
     out: list[Analysis] = []
     for text, doc in zip(texts, nlp.pipe(texts, batch_size=batch_size)):
         toks = []
+        ours: list[int] = []  # doc token index -> our index (spaces dropped), -1 for spaces
         for t in doc:
             if t.is_space:
+                ours.append(-1)
                 continue
             low = t.lower_
+            ours.append(len(toks))
             toks.append(Token(t.text, low, lem(low) if not t.is_punct else low, t.idx, t.idx + len(t.text),
                               bool(t.is_punct)))
-        # sentence boundaries in our token indexing (spaces dropped)
         units: list[tuple[int, int]] = []
-        pos = {t.start: i for i, t in enumerate(toks)}
         for s in doc.sents:
-            idx = [pos[t.idx] for t in s if t.idx in pos and not t.is_space]
+            idx = [ours[i] for i in range(s.start, s.end) if ours[i] >= 0]
             if not idx:
                 continue
             a, b = idx[0], idx[-1] + 1
@@ -204,8 +205,13 @@ def _split_run_on(toks: list[Token], a: int, b: int, rules: dict) -> list[tuple[
     cuts = []
     last = a
     i = a + 1
-    while i < b:
+    by_first = rules.get("_by_first")
+    if by_first is None:
+        by_first = rules["_by_first"] = {}
         for m in markers:
+            by_first.setdefault(m[0], []).append(m)
+    while i < b:
+        for m in by_first.get(toks[i].lower, ()):
             if tuple(t.lower for t in toks[i:i + len(m)]) == m:
                 left = sum(1 for j in range(last, i) if not toks[j].is_punct)
                 right = sum(1 for j in range(i, b) if not toks[j].is_punct)
