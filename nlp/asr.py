@@ -350,6 +350,12 @@ class Recognizer:
         self.device, self.compute_type = pick_device(self.settings.device, self.settings.compute_type)
         self._model = None
         self._pipeline = None
+        self._local = threading.local()
+
+    @property
+    def last_stats(self) -> dict[str, Any]:
+        """Windows decoded for the last call on this thread (for the call's provenance)."""
+        return dict(getattr(self._local, "stats", {}))
 
     def _load(self) -> None:
         # Loaded on first use, so a rerun that skips every call never pays for it.
@@ -494,6 +500,9 @@ class Recognizer:
                 chunks, meta = collect_chunks(audio, clips[ch], max_duration=MAX_WINDOW_S)
                 pending += [(ch, c, m) for c, m in zip(chunks, meta) if c.size]
         state = {"language": language, "language_p": 1.0, "hotwords": hotwords, "prompt_fn": prompt_fn}
+        stats = {"windows": len(pending), "tail_windows": 0,
+                 "voiced_seconds": round(sum(m["duration"] for _, _, m in pending), 2)}
+        self._local.stats = stats  # per thread: workers share this recogniser
         raw: dict[int, list[dict]] = {c: [] for c in range(len(channels))}
         bs = max(1, self.settings.batch_size)
         for _round in range(MAX_ROUNDS):
@@ -512,6 +521,7 @@ class Recognizer:
                 if local_end > 0.5 and rest > REDECODE_MIN_S:
                     cut = int(local_end * SAMPLE_RATE)
                     nxt.append((ch, c[cut:], {"offset": m["offset"] + local_end, "duration": rest, "segments": []}))
+            stats["tail_windows"] += len(nxt)
             pending = nxt
         per_channel: list[list[Seg]] = []
         for ch in range(len(channels)):

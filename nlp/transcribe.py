@@ -330,7 +330,7 @@ class Transcriber:
         source = {"roles": decision.to_dict(), "language_probability": round(lang_p, 3),
                   "channels": int(audio.channels.shape[0]), "source_sample_rate": audio.source_rate,
                   "duration": round(audio.duration, 3), "loops_dropped": loops, "echo_duplicates_dropped": dupes,
-                  **stats, **self.recognizer.identity()}
+                  **stats, **getattr(self.recognizer, "last_stats", {}), **self.recognizer.identity()}
         return Call(call_id, turns, language, {}, source)
 
     def transcribe_file(self, path: str | os.PathLike, call_id: str | None = None) -> Call:
