@@ -9,8 +9,8 @@ How `fit` clusters (why each step is there):
 1. Dense vectors (multilingual-e5-small, so Russian and English of one idea land close) are
    centred on their mean and re-normalised: raw e5 vectors all sit in a narrow cone, and the
    shared direction carries no information about which theme a text belongs to.
-2. A k-nearest-neighbour graph over those vectors, plus (when texts are given) a second kNN
-   graph over TF-IDF of lemmas: two statements are close when they mean the same thing or use
+2. A k-nearest-neighbour graph over those vectors (mutual neighbours weigh double), plus (when
+   texts are given) a second kNN graph over TF-IDF of lemmas: two statements are close when they mean the same thing or use
    the same distinctive words. Graph neighbourhoods follow curved, unevenly sized themes that
    centroid methods split or merge wrongly.
 3. Spectral embedding of the joint graph, then k-means in that embedding (spectral clustering).
@@ -71,13 +71,19 @@ def _knn(Z, k: int, chunk: int = 2048) -> np.ndarray:
     return out
 
 
-def _knn_graph(ind: np.ndarray):
+def _knn_graph(ind: np.ndarray, mutual_bonus: bool = False):
+    """Symmetric kNN graph; with `mutual_bonus`, pairs that are each other's neighbours weigh double.
+
+    Mutual neighbours are the pairs a hub (a generic statement close to everything) cannot fake,
+    so doubling them sharpens theme borders in the spectral embedding.
+    """
     import scipy.sparse as sp
 
     n, k = ind.shape
     rows = np.repeat(np.arange(n), k)
     B = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, ind.ravel())), shape=(n, n))
-    return B.maximum(B.T)
+    A = B.maximum(B.T)
+    return A + B.minimum(B.T) if mutual_bonus else A
 
 
 def _centroids(Z: np.ndarray, labels: np.ndarray, ids: Sequence[int]) -> np.ndarray:
@@ -237,7 +243,7 @@ class ThemeModel(BaseEstimator, ClusterMixin):
             from sklearn.manifold import spectral_embedding
 
             k = self.n_neighbors
-            A = _knn_graph(_knn(E, k))
+            A = _knn_graph(_knn(E, k), mutual_bonus=True)
             if L is not None:
                 A = A + self.lexical_weight * _knn_graph(_knn(L, k))
             dims = min(self.spectral_dims, n - 2)
