@@ -259,3 +259,15 @@ def test_metadata_joined_and_kept_on_retranscription(tmp_path):
         transcribe_paths([tmp_path / "c1.wav"], st, progress=False,
                          transcriber=Transcriber(TranscribeOptions(agent_channel="left"), recognizer=rec))
         assert st.get_call("c1").metadata["outcome"] == "won"
+
+
+def test_parallel_workers_same_result(tmp_path):
+    d = make_batch(tmp_path)
+    results = {}
+    for workers in (1, 3):
+        with Store(tmp_path / f"st{workers}") as st:
+            s = transcribe_paths([d], st, workers=workers, progress=False,
+                                 transcriber=Transcriber(TranscribeOptions(), recognizer=EnergyRecognizer()))
+            assert len(s.done) == 2 and len(s.failed) == 2
+            results[workers] = {c.call_id: [(t.speaker, t.text) for t in c.turns] for c in st.iter_calls()}
+    assert results[1] == results[3]
