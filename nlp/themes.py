@@ -525,6 +525,7 @@ def build_themes(store: "Store", kinds: Sequence[str] | None = None, n_themes: i
         else:
             X = texts
         path = model_path(store, kind)
+        is_new = np.ones(len(texts), dtype=bool)
         model = None
         if path.exists() and not refit and n_themes is None:
             model = ThemeModel.load(path)
@@ -537,6 +538,16 @@ def build_themes(store: "Store", kinds: Sequence[str] | None = None, n_themes: i
             summary.refit = True
         else:
             labels, scores = model.predict_scores(X, langs=langs, store=store)
+            # Statements the model was fitted on keep their theme (or stay "other"): a rerun with
+            # new calls changes nothing for the old ones, and only new text can be emerging.
+            from .store import text_hash
+
+            known = getattr(model, "known_", {})
+            for i, t in enumerate(texts):
+                lab = known.get(text_hash(t))
+                if lab is not None:
+                    labels[i] = lab
+                    is_new[i] = False
             summary.refit = False
         summary.model_path = str(path)
 
@@ -545,9 +556,9 @@ def build_themes(store: "Store", kinds: Sequence[str] | None = None, n_themes: i
         for tid in range(model.n_themes_):
             themes[str(tid)] = _Theme(str(tid))
         outlier = labels < 0
-        if not summary.refit and outlier.sum() >= 3:
-            # Statements no saved theme explains: cluster them among themselves, emerging themes.
-            idx = np.where(outlier)[0]
+        if not summary.refit and (outlier & is_new).sum() >= 3:
+            # New statements no saved theme explains: cluster them among themselves, emerging themes.
+            idx = np.where(outlier & is_new)[0]
             fresh = ThemeModel(vectors=vectors, random_state=seed)
             Xo = X[idx] if isinstance(X, np.ndarray) else [X[i] for i in idx]
             fresh.fit(Xo, texts=[texts[i] for i in idx], langs=[langs[i] for i in idx], store=store)
@@ -599,7 +610,10 @@ def build_themes(store: "Store", kinds: Sequence[str] | None = None, n_themes: i
             theme_rows.append((kind, tid, label, len(m), n_calls, n_calls / total_calls, int(th.emerging),
                                json.dumps(info, ensure_ascii=False)))
         if summary.refit:
+            from .store import text_hash
+
             model.theme_labels_ = {int(r[1]): r[2] for r in theme_rows if not r[6]}
+            model.known_ = {text_hash(t): int(v) for t, v in zip(texts, labels)}
             model.save(path)
         st_rows = [(rows[i][0], kind, OTHER_ID if outlier[i] else tid_of[i], int(outlier[i]), float(scores[i]))
                    for i in range(len(rows))]
