@@ -26,11 +26,11 @@ from nlp.store import Store
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
 CROP_S = 40.0
-# (audio, reference) excerpts; WER bounds measured on these excerpts with the default model
-# (Russian 0.10-0.16, English 0.02-0.05 measured; bounds leave room for CPU-dependent decoding).
-EXCERPTS = [("calls/ru-windows-03.ogg", "ru-windows-03", 0.25),
-            ("variants/ru-windows-01.echo.ogg", "ru-windows-01.echo", 0.25),
-            ("calls/en-windows-02.ogg", "en-windows-02", 0.12)]
+# (audio, reference id, WER bound). Measured on these excerpts with the default model, int8 CPU:
+# 0.129, 0.046, 0.000; the bounds leave room for int8 kernels that differ between CPUs.
+EXCERPTS = [("calls/ru-windows-03.ogg", "ru-windows-03", 0.22),
+            ("variants/ru-windows-01.echo.ogg", "ru-windows-01.echo", 0.15),
+            ("calls/en-windows-02.ogg", "en-windows-02", 0.08)]
 
 pytestmark = pytest.mark.slow
 
