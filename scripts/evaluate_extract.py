@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nlp.extract import (LABEL_KINDS, StatementClassifier, call_units, extract_units,  # noqa: E402
-                         load_model, read_labelled, spans_match, training_set, words)
+                         load_model, read_labelled, spans_match, training_set, unit_groups, words)
 
 
 def match_count(preds: list[str], golds: list[str]) -> int:
@@ -118,6 +118,8 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--C", type=float, default=None)
     ap.add_argument("--no-lexical", action="store_true")
+    ap.add_argument("--tune", action="store_true",
+                    help="per-kind decision weights chosen by inner cross-validation on the training calls")
     ap.add_argument("--show-errors", action="store_true")
     a = ap.parse_args()
 
@@ -128,6 +130,8 @@ def main() -> None:
         params["C"] = a.C
     if a.no_lexical:
         params["lexical"] = False
+    if a.tune:
+        params["tune_thresholds"] = True
     if a.rule_weight is not None:
         params["rule_weight"] = a.rule_weight
     sc = Scores()
@@ -146,7 +150,7 @@ def main() -> None:
             test = [x for x in items if x[2] == g]
             train = [x for x in items if x[2] != g] + extra
             X, y = training_set(train)
-            model = StatementClassifier(**params).fit(X, y)
+            model = StatementClassifier(**params).fit(X, y, groups=unit_groups(train, X))
             calls = [c for c, _, _ in test]
             sc.add(test, extract_units(calls, call_units(calls), model))
     else:
@@ -161,7 +165,7 @@ def main() -> None:
                 test = [test_all[i] for i in sorted(held)]
                 train = [test_all[i] for i in idx if i not in held] + [x for x in items if x[2] != g] + extra
                 X, y = training_set(train)
-                model = StatementClassifier(**params).fit(X, y)
+                model = StatementClassifier(**params).fit(X, y, groups=unit_groups(train, X))
                 calls = [c for c, _, _ in test]
                 sc.add(test, extract_units(calls, call_units(calls), model))
     print(f"mode={a.mode} calls={len(items)} groups={','.join(groups)} train_extra={len(extra)} "
