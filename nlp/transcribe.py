@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from .audio import AUDIO_EXTENSIONS, SAMPLE_RATE, Audio, decode, file_sha256, frame_db, suppress_echo
-from .errors import AudioError, CallbridgeError, InputFormatError
+from .errors import CallbridgeError, InputFormatError
 from .types import Call, Turn, Word
 
 STAGE = "transcribe"
