@@ -88,6 +88,7 @@ def split_inputs(inputs: Iterable[str | os.PathLike], exclude: Iterable[str | os
     A file named explicitly must be one or the other; inside folders other files are skipped."""
     skip = {Path(p).resolve() for p in exclude if p}
     audio, transcripts, ignored = [], [], []
+    found_in_folders: set[Path] = set()
     seen: set[Path] = set()
     for raw in inputs:
         p = Path(raw)
@@ -102,6 +103,8 @@ def split_inputs(inputs: Iterable[str | os.PathLike], exclude: Iterable[str | os
         for f in files:
             r = f.resolve()
             if r in seen or r in skip:
+                if explicit:
+                    found_in_folders.discard(r)
                 continue
             seen.add(r)
             if _is_audio(f):
@@ -111,12 +114,19 @@ def split_inputs(inputs: Iterable[str | os.PathLike], exclude: Iterable[str | os
 
             if is_transcript_file(f):
                 transcripts.append(f)
+                if not explicit:
+                    found_in_folders.add(r)
             elif explicit:
                 raise InputFormatError("not a recording or a transcript callbridge can read", path=str(f),
                                        hint="audio (.wav, .mp3, .ogg, ...) or transcripts (see `callbridge import --help`)")
             else:
                 ignored.append(f)
-    return audio, transcripts, ignored
+    # A folder often keeps reference transcripts beside the recordings (data/sample/references/):
+    # importing them would overwrite the calls just transcribed, so the recording wins.
+    stems = {f.stem for f in audio}
+    shadowed = [f for f in transcripts if f.resolve() in found_in_folders and f.stem in stems]
+    transcripts = [f for f in transcripts if f not in shadowed]
+    return audio, transcripts, ignored + shadowed
 
 
 def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, store_dir: str | os.PathLike | None = None,

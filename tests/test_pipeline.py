@@ -98,6 +98,14 @@ def test_split_inputs(tmp_path):
     audio, transcripts, _ = split_inputs([d / "json", d / "json" / f"{ids[0]}.json"],
                                          exclude=[d / "json" / f"{ids[1]}.json"])
     assert len(transcripts) == len(ids) - 1
+    # a reference transcript beside its recording (same stem) must not overwrite the transcribed call
+    (d / "audio/a.json").write_text('{"call_id": "a", "turns": []}')
+    audio, transcripts, ignored = split_inputs([d / "audio"])
+    assert [p.name for p in audio] == ["a.wav"] and transcripts == []
+    assert [p.name for p in ignored] == ["a.json"]
+    # named explicitly, it is imported
+    _, transcripts, _ = split_inputs([d / "audio", d / "audio/a.json"])
+    assert [p.name for p in transcripts] == ["a.json"]
 
 
 def test_progress_display():
