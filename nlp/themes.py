@@ -106,13 +106,15 @@ class ThemeModel(BaseEstimator, ClusterMixin):
     min_theme_size: smaller themes are dissolved into their nearest theme or "other".
     max_other: at most this share of the statements goes to "other".
     max_fit_samples: above this, fit on a seeded sample and assign the rest.
+    small_cut: below 4 x n_neighbors statements (automatic count), average-linkage clustering is
+        cut at this cosine distance between groups of centred vectors.
     random_state: seed; the same data and seed give the same themes.
     """
 
     def __init__(self, n_themes: int | None = None, vectors: str = "e5", n_neighbors: int = 10,
                  lexical_weight: float = 0.5, spectral_dims: int = 32, merge_threshold: float = 0.8,
                  outlier_threshold: float = 0.2, min_theme_size: int = 2, max_other: float = 0.1,
-                 max_fit_samples: int = 10000, random_state: int = 0):
+                 max_fit_samples: int = 10000, small_cut: float = 1.0, random_state: int = 0):
         self.n_themes = n_themes
         self.vectors = vectors
         self.n_neighbors = n_neighbors
@@ -123,6 +125,7 @@ class ThemeModel(BaseEstimator, ClusterMixin):
         self.min_theme_size = min_theme_size
         self.max_other = max_other
         self.max_fit_samples = max_fit_samples
+        self.small_cut = small_cut
         self.random_state = random_state
 
     # ---- features ---------------------------------------------------------------------------
@@ -253,12 +256,26 @@ class ThemeModel(BaseEstimator, ClusterMixin):
             # with the lemma TF-IDF appended so shared distinctive words still count.
             S = E if L is None else _unit(np.hstack([E, self.lexical_weight * L.toarray()]))
         if auto and n < 4 * self.n_neighbors:
-            labels = self._best_small_k(S, k0, seed)
+            labels = self._small_themes(S)
         else:
             labels = KMeans(k0, n_init=5, random_state=seed).fit_predict(S)
         if auto:
             labels = self._merge(E, labels)
         return self._prune(E, labels)
+
+    def _small_themes(self, S: np.ndarray) -> np.ndarray:
+        """Few statements: average-linkage agglomerative clustering on the centred vectors.
+
+        Groups keep merging while their statements are, on average, more alike than
+        `small_cut` (cosine distance; 1.0 = "more alike than two statements of this set at
+        random", since the vectors are centred). With a handful of statements a silhouette or
+        an over-cluster-then-merge count is mostly noise and picked far too many themes; this
+        cut needs no count at all and adapts to how spread the set is.
+        """
+        from sklearn.cluster import AgglomerativeClustering
+
+        return AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
+                                       distance_threshold=self.small_cut).fit_predict(S)
 
     @staticmethod
     def _best_small_k(S: np.ndarray, k_max: int, seed: int) -> np.ndarray:
