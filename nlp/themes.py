@@ -16,7 +16,8 @@ How `fit` clusters (why each step is there):
 3. Spectral embedding of the joint graph, then k-means in that embedding (spectral clustering).
    The number of themes grows with the square root of the number of statements, then themes
    whose centroids are near-duplicates are merged, so the count adapts to the data. `n_themes`
-   overrides it.
+   overrides it. Under 4 x n_neighbors statements, average-linkage clustering of the vectors is
+   cut where groups stop being more alike than random statements (see `_small_themes`).
 4. Statements far from their theme's centroid, and themes too small to be a theme, go to the
    "other" bucket (-1), capped at `max_other` of the statements.
 Above `max_fit_samples` statements the graph is built on a seeded sample and the rest are
@@ -276,27 +277,6 @@ class ThemeModel(BaseEstimator, ClusterMixin):
 
         return AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
                                        distance_threshold=self.small_cut).fit_predict(S)
-
-    @staticmethod
-    def _best_small_k(S: np.ndarray, k_max: int, seed: int) -> np.ndarray:
-        """Few statements: the k-means partition (k = 2..k_max) with the best cosine silhouette.
-
-        Over-clustering then merging needs many points per theme to be reliable; a handful of
-        statements is better served by asking directly which split is the cleanest.
-        """
-        from sklearn.cluster import KMeans
-        from sklearn.metrics import silhouette_score
-
-        n = S.shape[0]
-        best: tuple[float, np.ndarray] | None = None
-        for k in range(2, min(k_max, n - 1) + 1):
-            labels = KMeans(k, n_init=5, random_state=seed).fit_predict(S)
-            if len(np.unique(labels)) < 2:
-                continue
-            score = silhouette_score(S, labels, metric="cosine")
-            if best is None or score > best[0] + 1e-9:
-                best = (score, labels)
-        return best[1] if best is not None else np.zeros(n, dtype=np.int64)
 
     def _merge(self, E: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Merge themes whose centroids are near-duplicates (average linkage on centroids)."""
