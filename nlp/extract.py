@@ -261,7 +261,7 @@ RULE_WEIGHTS: dict[str, dict[str, float]] = {
                "a_ask_motive": 1.5, "al_ask_motive": 1.0},
     "need": {"c_need_modal": 1.2, "c_constraint": 0.9, "c_budget": 0.6, "c_deadline": 0.5, "c_preference": 0.8,
              "c_schedule": 0.6, "c_inability": 0.5, "c_want": 0.6, "a_ask_need": 0.5, "al_ask_need": 0.8},
-    "objection": {"c_refusal": 1.2, "c_price_high": 1.3, "c_cheaper_elsewhere": 1.3, "c_doubt": 1.0, "c_partner": 0.9,
+    "objection": {"c_refusal": 1.7, "c_price_high": 1.3, "c_cheaper_elsewhere": 1.3, "c_doubt": 1.0, "c_partner": 0.9,
                   "c_delay": 0.8, "c_time_long": 0.6, "c_payoff": 0.8, "a_price_info": 0.4, "a_propose": 0.4,
                   "c_positive": -0.8, "c_already": 0.4},
 }
