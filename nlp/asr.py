@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from .errors import ModelError
+from .fileutil import file_sha256
 
 SAMPLE_RATE = 16000
 _LOAD_LOCK = threading.Lock()
@@ -73,14 +74,6 @@ def cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "callbridge"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _package_dir(name: str) -> Path | None:
@@ -147,7 +140,7 @@ def assemble_model(parts: ModelParts, target_root: Path | None = None) -> Path:
             if src is None:
                 raise ModelError(f"{fname} missing from the model packages {parts.packages}",
                                  hint="reinstall the model packages")
-            if want is not None and _sha256(src) != want:
+            if want is not None and file_sha256(src) != want:
                 raise ModelError(f"{fname} does not match its pinned sha256 (corrupt)", path=str(src),
                                  hint="reinstall the model packages")
             shutil.copyfile(src, tmp / fname)

@@ -15,7 +15,6 @@ recognising them. Double talk (both speak at once, at similar levels) keeps both
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,14 +46,6 @@ class Audio:
     @property
     def is_stereo(self) -> bool:
         return self.channels.shape[0] == 2
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def decode(path: str | os.PathLike) -> Audio:

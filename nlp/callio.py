@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import InputFormatError
+from .fileutil import atomic_write_text
 from .types import SPEAKERS, Call, Turn, Word
 
 _SPEAKER_ALIASES = {"agent": "agent", "customer": "customer", "client": "customer",
@@ -99,25 +99,6 @@ def iter_call_files(inputs: Iterable[str | os.PathLike]) -> Iterator[Path]:
 
 def read_calls(inputs: Iterable[str | os.PathLike]) -> list[Call]:
     return [read_call(f) for f in iter_call_files(inputs)]
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write via a temp file in the same folder and rename, so readers never see half a file."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def write_call(call: Call, path: str | os.PathLike) -> None:

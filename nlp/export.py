@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .callio import atomic_write_text
+from .fileutil import atomic_path, atomic_write_text
 from .errors import InputFormatError
 from .types import METADATA_FIELDS, Call
 
@@ -113,9 +112,7 @@ def export_store(store, out: str | os.PathLike, fmt: str | None = None, redact: 
     rows, n_calls = turn_rows(store, redact)
     df = pd.DataFrame(rows, columns=_columns(rows))
     df = df[[c for c in df.columns if c in TURN_COLUMNS or df[c].notna().any()]]  # no empty CRM columns
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if fmt == "csv":
             df.to_csv(tmp, index=False, encoding="utf-8-sig")
         else:
@@ -125,11 +122,4 @@ def export_store(store, out: str | os.PathLike, fmt: str | None = None, redact: 
                     df[c] = df[c].map(lambda v: None if v is None or (isinstance(v, float) and v != v) else str(v)
                                       if not isinstance(v, str) else v)
             df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return ExportResult(path, fmt, n_calls, len(df), redact)

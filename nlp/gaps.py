@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from .callio import atomic_write_text
+from .fileutil import atomic_write_text
 from .errors import InputFormatError
 from .script import Script
 from .types import Call

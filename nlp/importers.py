@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterable
 
 from .callio import call_from_dict
 from .errors import CallbridgeError, InputFormatError
+from .fileutil import file_sha256
 from .types import SPEAKERS, Call, Turn
 
 STAGE = "import"
@@ -509,14 +510,6 @@ def expand_transcript_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     return out
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _settings_hash() -> str:
     rules = RULES_PATH.read_bytes()
     return hashlib.sha1(IMPORT_VERSION.encode() + rules).hexdigest()[:16]
@@ -546,7 +539,7 @@ def import_paths(paths: Iterable[str | os.PathLike], store, metadata: Any = None
             _fail(summary, store, f, stem_id, "no such file", log)
             continue
         try:
-            sha = _file_sha256(f)
+            sha = file_sha256(f)
             calls, fmt = _calls_from_file(f)
         except CallbridgeError as e:
             _fail(summary, store, f, stem_id, _reason(e, f), log)

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .callio import atomic_write_text, call_from_dict
+from .fileutil import atomic_write_text
 from .errors import StoreError
 from .types import Call, Statement, Turn
 

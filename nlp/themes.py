@@ -343,22 +343,14 @@ class ThemeModel(BaseEstimator, ClusterMixin):
 
     # ---- persistence ------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        import os
-        import tempfile
-
         import joblib
 
+        from .fileutil import atomic_path
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         # Temp file + rename: a run killed while saving leaves the previous model intact.
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             joblib.dump(self, tmp, compress=3)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return path
 
     @classmethod

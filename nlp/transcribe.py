@@ -28,7 +28,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from .audio import AUDIO_EXTENSIONS, SAMPLE_RATE, Audio, decode, file_sha256, frame_db, suppress_echo
+from .audio import AUDIO_EXTENSIONS, SAMPLE_RATE, Audio, decode, frame_db, suppress_echo
+from .fileutil import file_sha256
 from .errors import CallbridgeError, InputFormatError
 from .types import Call, Turn, Word
 

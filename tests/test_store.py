@@ -71,3 +71,19 @@ def test_empty_call_is_valid(tmp_path):
     p = tmp_path / "e.json"
     p.write_text(json.dumps({"call_id": "e", "turns": []}))
     assert read_call(p).turns == []
+
+
+def test_atomic_path_keeps_old_file_on_error(tmp_path):
+    from nlp.fileutil import atomic_path, file_sha256
+
+    target = tmp_path / "t.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            open(tmp, "w").write("half")
+            raise RuntimeError("killed")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["t.txt"]
+    with atomic_path(target) as tmp:
+        open(tmp, "w").write("new")
+    assert target.read_text() == "new"
+    assert file_sha256(target) == "11507a0e2f5e69d5dfa40a62a1bd7b6ee57e6bcd85c67c9b8431b36fff21c437"

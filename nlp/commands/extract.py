@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         if bool(inputs) == (store is not None):
             raise typer.BadParameter("give either call JSON files/folders or --store DIR (import calls into "
                                      "a store with `callbridge import`)", param_hint="INPUT")
-        from ..callio import atomic_write_text
+        from ..fileutil import atomic_write_text
 
         if inputs:
             calls = read_calls(inputs)

@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
         """Cluster the texts of any CSV into themes (theme_id -1 / outlier=true: fits no theme)."""
         import pandas as pd
 
-        from ..callio import atomic_write_text
+        from ..fileutil import atomic_write_text
         from ..errors import InputFormatError
         from ..themes import ThemeError, ThemeModel, cluster_texts
 

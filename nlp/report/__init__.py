@@ -235,7 +235,7 @@ def build_report(store, out_dir, lang: str | None = None, offer_path=None, redac
     """Write report.html, report.md, tables/*.csv and report.xlsx for the calls in `store`."""
     import pandas as pd
 
-    from ..callio import atomic_write_text
+    from ..fileutil import atomic_write_text
 
     if lang is not None and lang not in LANGS:
         raise InputFormatError(f"unknown report language {lang!r}", hint="use --lang ru or --lang en")
