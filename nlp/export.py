@@ -2,9 +2,12 @@
 `callbridge import`), or one row per turn as CSV (UTF-8 with BOM, so Excel opens Cyrillic right)
 or Parquet.
 
-Text passes through PII redaction (`nlp.redact`) unless `redact=False`: turn texts and the free
-CRM columns (anything beyond date, agent, lead_source, campaign, outcome, amount, which are the
-company's own business data). Word timings are not exported: they repeat the text unredacted.
+Text passes through PII redaction (`nlp.redact.Redactor`) unless `redact=False`: turn texts (with
+the whole call as context: a number dictated over several turns goes too) and the free CRM columns
+(anything beyond date, agent, lead_source, campaign, outcome, amount, which are the company's own
+business data). Call ids are shown as the store keeps them (pseudonyms for ids that held personal
+data); `redact=False` shows the original ids. Word timings are not exported: they repeat the text
+unredacted.
 Files are written to a temporary name and renamed, so a failed export leaves no half file.
 """
 
@@ -14,7 +17,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .fileutil import atomic_path, atomic_write_text
 from .errors import InputFormatError
@@ -44,29 +47,28 @@ def format_for(out: str | os.PathLike, fmt: str | None) -> str:
     return suffix if suffix in FORMATS else "json"
 
 
-def _redactor(enabled: bool) -> Callable[[str, str | None], str]:
-    if not enabled:
-        return lambda text, lang: text
-    from .redact import redact
+def _redactor(store, enabled: bool):
+    from .redact import Redactor
 
-    return redact
+    return Redactor(store, enabled)
 
 
-def _clean_call(call: Call, red: Callable[[str, str | None], str]) -> Call:
+def _clean_call(call: Call, red) -> Call:
     lang = call.language if call.language in ("ru", "en") else None
-    for t in call.turns:
-        t.text = red(t.text, lang)
+    for t, text in zip(call.turns, red.turns([t.text for t in call.turns], lang)):
+        t.text = text
         t.words = None
     meta = {}
     for k, v in call.metadata.items():
-        meta[k] = red(v, lang) if isinstance(v, str) and k not in METADATA_FIELDS else v
+        meta[k] = red.text(v, lang) if isinstance(v, str) and k not in METADATA_FIELDS else v
     call.metadata = meta
+    call.call_id = red.call_id(call.call_id)
     return call
 
 
 def turn_rows(store, redact: bool = True) -> tuple[list[dict[str, Any]], int]:
     """One dict per turn with the call's metadata as columns; and the number of calls."""
-    red = _redactor(redact)
+    red = _redactor(store, redact)
     rows: list[dict[str, Any]] = []
     n = 0
     for call in store.iter_calls():
@@ -101,7 +103,7 @@ def export_store(store, out: str | os.PathLike, fmt: str | None = None, redact: 
                                hint=f"give a file name such as {path / ('calls.' + fmt)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "json":
-        red = _redactor(redact)
+        red = _redactor(store, redact)
         calls = [_clean_call(c, red).to_dict() for c in store.iter_calls()]
         for c in calls:
             c.pop("source", None)  # processing details and local paths are not part of the export

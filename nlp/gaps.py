@@ -740,10 +740,10 @@ def coverage(store: "Store", script: Script, kinds: Sequence[str] = COVERAGE_KIN
 # ---- run -------------------------------------------------------------------------------
 def run_gaps(store: "Store", script: Script, out_dir: str | Path | None = None,
              calibrator: AdherenceCalibrator | None = None,
-             labels: dict[str, set[str]] | None = None) -> GapResult:
+             labels: dict[str, set[str]] | None = None, redact: bool = True) -> GapResult:
     """Adherence, order, outcome and coverage for every call in the store. Fills `script_steps`,
     `adherence`, `coverage` and kv `gaps.summary`; writes adherence.csv, steps.csv, order.csv and
-    coverage.csv to `out_dir` when given."""
+    coverage.csv to `out_dir` when given, personal data in their text redacted unless `redact=False`."""
     if not script.steps:
         raise InputFormatError("the script has no steps", hint="mark each step with a heading like '## greeting: Greeting'")
     calls = list(store.iter_calls())
@@ -754,7 +754,9 @@ def run_gaps(store: "Store", script: Script, out_dir: str | Path | None = None,
     res = GapResult(script.title, len(calls), len(script.steps), rows, steps, order, cov, note)
     _save(store, script, res)
     if out_dir is not None:
-        res.files = write_csvs(res, out_dir)
+        from .redact import Redactor
+
+        res.files = write_csvs(res, out_dir, Redactor(store, redact))
     return res
 
 
@@ -814,15 +816,20 @@ def _csv_text(header: list[str], rows: list[list[Any]]) -> str:
     return buf.getvalue()
 
 
-def write_csvs(res: GapResult, out_dir: str | Path) -> list[str]:
+def write_csvs(res: GapResult, out_dir: str | Path, redactor: Any = None) -> list[str]:
+    """The four CSVs; every call id, evidence sentence, label and quote goes through `redactor`
+    (an `nlp.redact.Redactor`; default: redaction on, no store)."""
+    from .redact import Redactor
+
+    red = redactor if redactor is not None else Redactor()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     titles = {s.step_id: s.title for s in res.steps}
     files = {
         "adherence.csv": _csv_text(
             ["call_id", "step_id", "step_title", "present", "score", "evidence", "turn", "start"],
-            [[r.call_id, r.step_id, titles.get(r.step_id, ""), r.present, r.score, r.evidence, r.turn, r.start]
-             for r in res.adherence]),
+            [[red.call_id(r.call_id), r.step_id, titles.get(r.step_id, ""), r.present, r.score,
+              red.text(r.evidence, call_id=r.call_id, turn=r.turn), r.turn, r.start] for r in res.adherence]),
         "steps.csv": _csv_text(
             ["step_id", "title", "position", "agent", "calls", "present", "rate", "won_with", "lost_with",
              "won_without", "lost_without", "win_rate_with", "win_rate_without", "fisher_p", "outcome_note",
@@ -834,13 +841,14 @@ def write_csvs(res: GapResult, out_dir: str | Path) -> list[str]:
             ["step_first", "step_first_title", "step_then", "step_then_title", "calls_both", "calls_inverted",
              "share", "example_calls"],
             [[o.step_first, titles.get(o.step_first, ""), o.step_then, titles.get(o.step_then, ""), o.calls_both,
-              o.calls_inverted, o.share, " ".join(o.examples)] for o in res.order]),
+              o.calls_inverted, o.share, " ".join(str(red.call_id(e)) for e in o.examples)] for o in res.order]),
         "coverage.csv": _csv_text(
             ["rank", "kind", "theme_id", "label", "n_calls", "n_lost", "n_won", "lift_lost", "lift_note",
              "closest_step", "closest_step_title", "score", "quotes"],
-            [[c.info.get("rank"), c.kind, c.theme_id, c.label, c.n_calls, c.n_lost, c.n_won, c.lift_lost,
+            [[c.info.get("rank"), c.kind, c.theme_id, red.text(c.label), c.n_calls, c.n_lost, c.n_won, c.lift_lost,
               c.info.get("lift_note", ""), c.best_step, c.info.get("best_step_title", ""), c.score,
-              " | ".join(q.get("text", "") for q in c.info.get("quotes", [])[:3])]
+              " | ".join(red.text(q.get("text", ""), call_id=q.get("call_id"), turn=q.get("turn"))
+                         for q in c.info.get("quotes", [])[:3])]
              for c in res.coverage if not c.covered]),
     }
     paths = []

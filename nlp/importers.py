@@ -95,7 +95,7 @@ class ImportSummary:
         lines = [f"imported {len(self.imported)}, skipped {len(self.skipped)} (unchanged), "
                  f"failed {len(self.failed)} in {self.wall_seconds:.1f} s"]
         for r in self.failed:
-            lines.append(f"  failed: {r.path}: {r.reason}")
+            lines.append(f"  failed: {_shown(r.path, r.call_id)}: {_said(r.reason, r.path, r.call_id)}")
         if self.metadata_matched or self.metadata_unmatched:
             lines.append(f"metadata: {self.metadata_matched} calls matched"
                          + (f", unmatched rows: {', '.join(self.metadata_unmatched[:10])}"
@@ -534,7 +534,7 @@ def import_paths(paths: Iterable[str | os.PathLike], store, metadata: Any = None
     seen_ids: dict[str, str] = {}
     used_keys: set[str] = set()
     for i, f in enumerate(files, 1):
-        stem_id = f.stem
+        stem_id = store.call_id_for(f.stem)  # a recorder's "<date>_<phone>_<name>" stem gets a pseudonym
         if not f.exists():
             _fail(summary, store, f, stem_id, "no such file", log)
             continue
@@ -548,22 +548,24 @@ def import_paths(paths: Iterable[str | os.PathLike], store, metadata: Any = None
             _fail(summary, store, f, stem_id, f"cannot read file: {e.strerror or e}", log)
             continue
         for call in calls:
-            cid = call.call_id
+            original = call.call_id
+            cid = call.call_id = store.call_id_for(original)
             if cid in seen_ids:
-                _fail(summary, store, f, cid, f"call_id {cid!r} was already imported from {seen_ids[cid]} "
-                      "in this run (rename one of the files or set distinct call_id values)", log)
+                _fail(summary, store, f, cid, f"call_id {cid!r} was already imported from "
+                      f"{_shown(seen_ids[cid], cid)} in this run (rename one of the files or set distinct "
+                      "call_id values)", log)
                 continue
             if not call.turns or not any(t.text.strip() for t in call.turns):
                 _fail(summary, store, f, cid, "the call has no turns with text", log)
                 continue
             seen_ids[cid] = str(f)
-            key = find_row(table, cid, str(f)) if table else None
+            key = find_row(table, original, str(f)) if table else None
             if key is not None:
                 used_keys.add(key)
             call_sha = sha if len(calls) == 1 else hashlib.sha256(f"{sha}:{cid}".encode()).hexdigest()
             if key is None and store.is_done(cid, call_sha, shash):
                 summary.skipped.append(ImportResult(str(f), cid, "skipped", format=fmt, n_turns=len(call.turns)))
-                log(f"[{i}/{len(files)}] {f}: skipped (already imported, unchanged)")
+                log(f"[{i}/{len(files)}] {_shown(f, cid)}: skipped (already imported, unchanged)")
                 continue
             if not call.language:
                 call.language = detect_language(" ".join(t.text for t in call.turns))
@@ -576,7 +578,7 @@ def import_paths(paths: Iterable[str | os.PathLike], store, metadata: Any = None
                 _fail(summary, store, f, cid, f"cannot save: {e}", log)
                 continue
             summary.imported.append(ImportResult(str(f), cid, "imported", format=fmt, n_turns=len(call.turns)))
-            log(f"[{i}/{len(files)}] {f}: {len(call.turns)} turns, {call.language}")
+            log(f"[{i}/{len(files)}] {_shown(f, cid)}: {len(call.turns)} turns, {call.language}")
     if table:
         rest = {k: v for k, v in table.items() if k not in used_keys}
         matched_rest, unmatched = apply_metadata(store, rest) if rest else (0, [])
@@ -596,4 +598,18 @@ def _reason(e: CallbridgeError, f: Path) -> str:
 def _fail(summary: ImportSummary, store, f: Path, call_id: str | None, reason: str, log) -> None:
     summary.failed.append(ImportResult(str(f), call_id, "failed", reason))
     store.record_error(STAGE, reason, call_id=call_id, source_path=str(f))
-    log(f"{f}: FAILED: {reason}")
+    log(f"{_shown(f, call_id)}: FAILED: {_said(reason, f, call_id)}")
+
+
+def _shown(path, call_id: str | None) -> str:
+    """A path as printed: a file or folder name that may hold personal data shows as its call's pseudonym."""
+    from .redact import safe_path
+
+    return safe_path(path, call_id)
+
+
+def _said(reason: str | None, path, call_id: str | None) -> str:
+    """A failure reason as printed: it may name the file or quote its text."""
+    from .redact import safe_message
+
+    return safe_message(reason or "", path, call_id)

@@ -165,9 +165,15 @@ def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, stor
     prog = Progress(stages, out)
     result = RunResult(out_path, store_path, audio, transcripts, ignored)
     if ignored:
-        prog.log(f"ignoring {len(ignored)} other files in the input folders (e.g. {ignored[0]})")
+        from .redact import safe_path
+
+        prog.log(f"ignoring {len(ignored)} other files in the input folders "
+                 f"(e.g. {safe_path(ignored[0]) if redact else ignored[0]})")
     store = Store(store_path)
     try:
+        from .redact import Redactor
+
+        red = Redactor(store, redact)  # every line printed below passes through it
         if audio:
             from .transcribe import transcribe_paths
 
@@ -177,7 +183,8 @@ def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, stor
                 topts.setdefault("script", script_obj)  # the company name in the script helps spelling
             s = transcribe_paths(audio, store, log=prog.log, **topts)
             result.transcribe_summary = s
-            result.failed += [f"{r.path}: {r.reason}" for r in s.failed]
+            result.failed += [f"{red.path(r.path, r.call_id)}: {red.message(r.reason, r.path, r.call_id)}"
+                              for r in s.failed]
             result.stages.append(StageTiming("transcribe", time.perf_counter() - t,
                                              f"{len(s.done)} done, {len(s.skipped)} already done, {len(s.failed)} failed"))
         if transcripts:
@@ -186,7 +193,8 @@ def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, stor
             t = prog.start("import", f"{len(transcripts)} transcript files")
             s = import_paths(transcripts, store, log=prog.log)
             result.import_summary = s
-            result.failed += [f"{f.path}: {f.reason}" for f in s.failed]
+            result.failed += [f"{red.path(f.path, f.call_id)}: {red.message(f.reason, f.path, f.call_id)}"
+                              for f in s.failed]
             result.stages.append(StageTiming("import", time.perf_counter() - t, _summary_line(s)))
         if not store.call_ids():
             raise InputFormatError("no call could be transcribed or imported", path=str(store_path),
@@ -196,7 +204,8 @@ def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, stor
 
             t = prog.start("metadata", str(metadata))
             matched, unmatched = apply_metadata(store, meta_table)
-            note = f"{matched} calls matched" + (f"; rows with no call: {', '.join(unmatched[:5])}" if unmatched else "")
+            note = f"{matched} calls matched" + (
+                f"; rows with no call: {', '.join(red.path(k) for k in unmatched[:5])}" if unmatched else "")
             prog.log(note)
             result.stages.append(StageTiming("metadata", time.perf_counter() - t, note))
         from .extract import extract_store
@@ -216,7 +225,7 @@ def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, stor
             from .gaps import run_gaps
 
             t = prog.start("gaps", f"{len(script_obj.steps)} script steps")
-            result.gaps = run_gaps(store, script_obj, out_dir=out_path / "script-gaps")
+            result.gaps = run_gaps(store, script_obj, out_dir=out_path / "script-gaps", redact=redact)
             result.stages.append(StageTiming("gaps", time.perf_counter() - t, "script-gaps/*.csv"))
         from .report import build_report
 

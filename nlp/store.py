@@ -137,6 +137,16 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # v2: pseudonymous call ids. A call whose file name or id may hold personal data (a call
+    # recorder's "<date>_<phone>_<contact>" stem) is stored under a pseudonym; this table is the
+    # only place that keeps the original.
+    """
+    CREATE TABLE call_aliases (
+        call_id     TEXT PRIMARY KEY,          -- the pseudonym every table and output uses
+        original    TEXT NOT NULL UNIQUE,      -- the id the file name or the call JSON gave
+        created_at  REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -226,6 +236,63 @@ class Store:
     def set_kv(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO kv(key, value) VALUES (?, ?)", (key, value))
 
+    # ---- pseudonymous call ids -----------------------------------------------------------
+    def _pseudonym_key(self) -> bytes:
+        key = self.get_kv("pseudonym_key")
+        if key is None:
+            import secrets
+
+            with self.transaction() as db:
+                db.execute("INSERT OR IGNORE INTO kv(key, value) VALUES ('pseudonym_key', ?)",
+                           (secrets.token_hex(32),))
+            key = self.get_kv("pseudonym_key")
+        return bytes.fromhex(key or "")
+
+    def call_id_for(self, original: str) -> str:
+        """The call id to store and show for `original` (a file stem or a call JSON's id): itself,
+        or, when it may hold personal data (`nlp.redact.personal_id`), its pseudonym
+        `call-xxxxxxxxxx` (HMAC of the original under this store's secret key: the same file always
+        gets the same id here). The pair is recorded in `call_aliases`."""
+        from .redact import personal_id, pseudonym
+
+        original = str(original)
+        cache = self.__dict__.setdefault("_alias_cache", {})
+        if original in cache:
+            return cache[original]
+        r = self.db.execute("SELECT call_id FROM call_aliases WHERE original=? OR call_id=?",
+                            (original, original)).fetchone()
+        if r is not None:
+            cache[original] = r[0]
+            return r[0]
+        if not personal_id(original):
+            cache[original] = original
+            return original
+        key = self._pseudonym_key()
+        with self.transaction() as db:
+            r = db.execute("SELECT call_id FROM call_aliases WHERE original=?", (original,)).fetchone()
+            pid = r[0] if r else None
+            salt = 0
+            while pid is None:
+                cand = pseudonym(original if not salt else f"{original}\x00{salt}", key)
+                taken = db.execute("SELECT 1 FROM call_aliases WHERE call_id=? UNION SELECT 1 FROM calls"
+                                   " WHERE call_id=?", (cand, cand)).fetchone()
+                if taken is None:
+                    db.execute("INSERT INTO call_aliases(call_id, original, created_at) VALUES (?,?,?)",
+                               (cand, original, time.time()))
+                    pid = cand
+                salt += 1
+        cache[original] = pid
+        return pid
+
+    def original_id(self, call_id: str) -> str:
+        """The id `call_id` stands for: the original of a pseudonym, else `call_id` itself."""
+        r = self.db.execute("SELECT original FROM call_aliases WHERE call_id=?", (str(call_id),)).fetchone()
+        return r[0] if r else call_id
+
+    def aliases(self) -> dict[str, str]:
+        """original -> pseudonym for every pseudonymised call id (personal data: show with care)."""
+        return {r[0]: r[1] for r in self.db.execute("SELECT original, call_id FROM call_aliases ORDER BY call_id")}
+
     # ---- calls --------------------------------------------------------------------------
     def transcript_path(self, call_id: str) -> Path:
         safe = call_id.replace("/", "_").replace("\\", "_")
@@ -233,7 +300,12 @@ class Store:
 
     def save_call(self, call: Call, status: str, *, source_path: str | None = None,
                   audio_sha256: str | None = None, settings_hash: str | None = None) -> None:
-        """Insert or replace a call with its turns. JSON first, then one transaction for the rows."""
+        """Insert or replace a call with its turns. JSON first, then one transaction for the rows.
+
+        A call id that may hold personal data is replaced by its pseudonym (`call_id_for`; the
+        caller's `call` object is updated), so no table or file name of the store but
+        `call_aliases` ever holds it."""
+        call.call_id = self.call_id_for(call.call_id)
         atomic_write_text(self.transcript_path(call.call_id),
                           json.dumps(call.to_dict(), ensure_ascii=False, indent=1) + "\n")
         now = time.time()
@@ -300,6 +372,8 @@ class Store:
     # ---- errors -------------------------------------------------------------------------
     def record_error(self, stage: str, message: str, *, call_id: str | None = None,
                      source_path: str | None = None) -> None:
+        if call_id is not None:
+            call_id = self.call_id_for(call_id)
         with self.transaction() as db:
             if call_id is not None:
                 db.execute("DELETE FROM errors WHERE call_id=? AND stage=?", (call_id, stage))

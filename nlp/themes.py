@@ -449,6 +449,21 @@ def make_label(terms: list[str], n: int = 3) -> str:
     return " / ".join(terms[:n])
 
 
+def _without_names(docs: list[list[str]], texts: Sequence[str]) -> list[list[str]]:
+    """The lemma lists without names and e-mails (`nlp.redact.drop_personal_lemmas`): a customer's
+    friend "Karen" must not become the label "friend karen / karen use" or a key term."""
+    from .language import lemmas_auto
+    from .redact import drop_personal_lemmas
+
+    return drop_personal_lemmas(docs, texts, lambda pieces: lemmas_auto(pieces))
+
+
+def _redact(text: str) -> str:
+    from .redact import redact
+
+    return redact(text)
+
+
 @dataclass
 class ThemeSummary:
     kind: str
@@ -564,7 +579,7 @@ def build_themes(store: "Store", kinds: Sequence[str] | None = None, n_themes: i
                 themes[tid].members.append(i)
         num_of = {tid: k for k, tid in enumerate(themes)}
         lab_num = np.array([num_of[t] if not o else -1 for t, o in zip(tid_of, outlier)])
-        docs = lemmas_auto(texts, langs)
+        docs = _without_names(lemmas_auto(texts, langs), texts)
         terms = theme_terms(docs, lab_num, langs)
 
         theme_rows = []
@@ -577,7 +592,7 @@ def build_themes(store: "Store", kinds: Sequence[str] | None = None, n_themes: i
             main_lang = lang_counts.most_common(1)[0][0]
             by_lang = terms.get(k, {})
             label_terms = by_lang.get(main_lang) or next((v for v in by_lang.values() if v), [])
-            label = make_label(label_terms) or texts[m[int(np.argmax(scores[m]))]][:60]
+            label = make_label(label_terms) or _redact(texts[m[int(np.argmax(scores[m]))]][:60])
             quotes = []
             seen_texts, seen_calls = set(), set()
             ranked = sorted(m, key=lambda i: (-float(scores[i]), i))
@@ -643,7 +658,7 @@ def label_themes(labels: np.ndarray, texts: Sequence[str], langs: Sequence[str])
     """A short label per theme id from its distinctive lemmas, in the theme's majority language."""
     from .language import lemmas_auto
 
-    terms = theme_terms(lemmas_auto(texts, langs), labels, langs)
+    terms = theme_terms(_without_names(lemmas_auto(texts, langs), texts), labels, langs)
     out: dict[int, str] = {}
     for lab in sorted({int(v) for v in labels if v >= 0}):
         main = Counter(lg for lg, v in zip(langs, labels) if v == lab).most_common(1)[0][0]

@@ -31,6 +31,7 @@ import numpy as np
 from .audio import AUDIO_EXTENSIONS, SAMPLE_RATE, Audio, decode, frame_db, suppress_echo
 from .fileutil import file_sha256
 from .errors import CallbridgeError, InputFormatError
+from .redact import safe_message, safe_path
 from .types import Call, Turn, Word
 
 STAGE = "transcribe"
@@ -93,7 +94,7 @@ class BatchSummary:
                  f"failed {len(self.failed)}; {self.audio_seconds / 3600:.3f} h audio in {self.wall_seconds:.1f} s"
                  + (f" (real-time factor {self.wall_seconds / self.audio_seconds:.3f})" if self.audio_seconds else "")]
         for r in self.failed:
-            lines.append(f"  failed: {r.path}: {r.reason}")
+            lines.append(f"  failed: {safe_path(r.path, r.call_id)}: {safe_message(r.reason, r.path, r.call_id)}")
         if self.metadata_matched or self.metadata_unmatched:
             lines.append(f"metadata: {self.metadata_matched} calls matched"
                          + (f", unmatched rows: {', '.join(self.metadata_unmatched[:10])}" if self.metadata_unmatched else ""))
@@ -367,7 +368,8 @@ def transcribe_paths(paths: Iterable[str | os.PathLike], store, *, metadata: str
         from .metadata import read_metadata  # helper B's module; read first so a bad CSV fails before hours of ASR
 
         meta_table = read_metadata(metadata)
-    ids = call_ids_for(files)
+    # a recorder's "<date>_<phone>_<name>" stem gets a pseudonym (the store keeps the original)
+    ids = [store.call_id_for(c) for c in call_ids_for(files)]
     tr = transcriber or Transcriber(opts)
     shash = tr.settings_hash()
     total_bytes = sum(f.stat().st_size for f in files if f.is_file()) or 1
@@ -408,12 +410,12 @@ def transcribe_paths(paths: Iterable[str | os.PathLike], store, *, metadata: str
                 res = FileResult(str(f), cid, "failed", reason)
                 summary.failed.append(res)
                 store.record_error(STAGE, reason, call_id=cid, source_path=str(f))
-                log(f"[{i}/{len(files)}] {f}: FAILED: {reason}")
+                log(f"[{i}/{len(files)}] {safe_path(f, cid)}: FAILED: {safe_message(reason, f, cid)}")
                 done_bytes += size
                 continue
             if status == "skipped":
                 summary.skipped.append(FileResult(str(f), cid, "skipped", seconds=secs))
-                log(f"[{i}/{len(files)}] {f}: skipped (already transcribed with these settings)")
+                log(f"[{i}/{len(files)}] {safe_path(f, cid)}: skipped (already transcribed with these settings)")
                 done_bytes += size
                 continue
             call.source["settings_hash"] = shash
@@ -431,7 +433,7 @@ def transcribe_paths(paths: Iterable[str | os.PathLike], store, *, metadata: str
             work_bytes += size
             rate = (time.time() - work_t0) / max(1, work_bytes)
             eta = rate * (total_bytes - done_bytes)
-            log(f"[{i}/{len(files)}] {f}: {len(call.turns)} turns, {call.language}, {dur:.0f} s audio in {secs:.1f} s"
+            log(f"[{i}/{len(files)}] {safe_path(f, cid)}: {len(call.turns)} turns, {call.language}, {dur:.0f} s audio in {secs:.1f} s"
                 f" | {summary.audio_seconds / 3600:.3f} h audio done | ETA {_fmt_t(eta)}")
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

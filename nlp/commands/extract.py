@@ -23,12 +23,23 @@ def register(app: typer.Typer) -> None:
         model: Optional[Path] = typer.Option(None, "--model", help="Extractor model (.joblib) from "
                                              "`callbridge train-extractor`. Default: the shipped model."),
         rules_only: bool = typer.Option(False, "--rules-only", help="Use the cue rules alone, no classifier."),
+        no_redact: bool = typer.Option(False, "--no-redact", help="Write statements verbatim with the original "
+                                       "call ids (default: personal data in the text replaced by tags such as "
+                                       "[phone], pseudonymous ids for call ids that hold personal data)."),
     ) -> None:
         """Pull out what customers say: opening, motives, needs, objections, questions.
 
-        One JSON object a line: call_id, turn, start, kind, text (exact substring of the turn),
-        char_start, confidence, language.
+        One JSON object a line: call_id, turn, start, kind, text (the turn's substring at
+        char_start, with personal data replaced unless --no-redact), char_start, confidence, language.
         """
+        from ..redact import Redactor
+
+        def line(s, red) -> str:
+            d = s.to_dict()
+            d["text"] = red.text(d["text"], d.get("language"), call_id=s.call_id, turn=s.turn)
+            d["call_id"] = red.call_id(s.call_id)
+            return json.dumps(d, ensure_ascii=False) + "\n"
+
         from ..callio import read_calls
         from ..extract import extract_calls, extract_store
 
@@ -40,7 +51,8 @@ def register(app: typer.Typer) -> None:
         if inputs:
             calls = read_calls(inputs)
             stmts = extract_calls(calls, model, use_model=not rules_only)
-            lines = "".join(json.dumps(s.to_dict(), ensure_ascii=False) + "\n" for s in stmts)
+            red = Redactor(None, not no_redact, calls=calls)
+            lines = "".join(line(s, red) for s in stmts)
             if out is None:
                 typer.echo(lines, nl=False)
             else:
@@ -52,8 +64,8 @@ def register(app: typer.Typer) -> None:
         with Store(store, create=False) as st:
             n = extract_store(st, model, use_model=not rules_only)
             if out is not None:
-                atomic_write_text(out, "".join(json.dumps(s.to_dict(), ensure_ascii=False) + "\n"
-                                               for _, s in st.statements()))
+                red = Redactor(st, not no_redact)
+                atomic_write_text(out, "".join(line(s, red) for _, s in st.statements()))
             eprint(f"{n} statements from {len(st.call_ids())} calls saved in {store}")
 
     @app.command("train-extractor")

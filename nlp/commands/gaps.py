@@ -25,6 +25,8 @@ def register(app: typer.Typer) -> None:
         labels: Optional[Path] = typer.Option(
             None, "--labels", help="Folder of <call_id>.json files with \"script_steps\" (steps done) for some "
             "calls: each step is then recalibrated for this script."),
+        no_redact: bool = typer.Option(False, "--no-redact", help="Keep personal data (phone numbers, names, "
+                                       "...) in the CSVs' evidence and quotes, and the original call ids."),
     ) -> None:
         """Check the sales script against the calls: which steps agents skip or do out of order, how
         steps relate to won/lost calls, and which customer themes no step addresses."""
@@ -54,7 +56,7 @@ def register(app: typer.Typer) -> None:
                 elif not st.call_ids():
                     raise StoreError("the store holds no calls", path=str(store_path),
                                      hint="import or transcribe calls first, or pass call JSON files")
-                res = run_gaps(st, sc, out, labels=step_labels)
+                res = run_gaps(st, sc, out, labels=step_labels, redact=not no_redact)
         finally:
             if tmp is not None:
                 tmp.cleanup()

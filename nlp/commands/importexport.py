@@ -62,3 +62,43 @@ def register(app: typer.Typer) -> None:
             res = export_store(st, out, fmt, redact=not no_redact)
         typer.echo(f"{res.path}: {res.n_calls} calls, {res.n_turns} turns ({res.format}"
                    f"{', redacted' if res.redacted else ', NOT redacted'})")
+
+    @app.command("ids")
+    @handle_errors
+    def ids(
+        call_ids: Optional[List[str]] = typer.Argument(None, help="Pseudonyms to look up (default: all)."),
+        store: Path = typer.Option(Path("./callbridge-data"), "--store", help=STORE_HELP),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the CSV here instead of printing it."),
+    ) -> None:
+        """The pseudonymous call ids and what they stand for: a CSV of call_id, original (the file
+        stem or call JSON id that held personal data) and source_path.
+
+        Calls whose file name held a phone number or a name are stored and shown under a pseudonym
+        (call-xxxxxxxxxx); this prints the personal data behind them, for the people allowed to see it.
+        """
+        import csv
+        import io
+
+        from ..errors import InputFormatError
+        from ..fileutil import atomic_write_text
+        from ..store import Store
+
+        with Store(store, create=False) as st:
+            mapping = {pid: orig for orig, pid in st.aliases().items()}
+            paths = {r[0]: r[1] for r in st.db.execute("SELECT call_id, source_path FROM calls")}
+            errs = {e["call_id"]: e["source_path"] for e in st.errors() if e["call_id"]}
+        wanted = call_ids or sorted(mapping)
+        unknown = [c for c in wanted if c not in mapping]
+        if unknown:
+            raise InputFormatError(f"not a pseudonym in this store: {', '.join(unknown[:5])}",
+                                   path=str(store), hint="run `callbridge ids` without arguments to list them all")
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["call_id", "original", "source_path"])
+        for pid in wanted:
+            w.writerow([pid, mapping[pid], paths.get(pid) or errs.get(pid) or ""])
+        if out is None:
+            typer.echo(buf.getvalue(), nl=False)
+        else:
+            atomic_write_text(out, buf.getvalue())
+            eprint(f"{len(wanted)} pseudonyms -> {out} (holds personal data)")

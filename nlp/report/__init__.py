@@ -88,7 +88,9 @@ def _num(x: float | None, digits: int = 1) -> str:
 
 def build_context(store, lang: str, offer_text: str | None, redact: bool) -> tuple[dict[str, Any], ReportData]:
     tr = translations()[lang]
-    data = ReportData(store, lang, make_redactor(redact))
+    from ..redact import Redactor
+
+    data = ReportData(store, lang, make_redactor(redact), Redactor(store, redact))
     head = data.headline()
     outcome_parts = [(k, head["outcomes"][k], tr[k]) for k in ("won", "lost", "pending", "unknown")]
 

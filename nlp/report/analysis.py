@@ -4,7 +4,9 @@ Everything here is plain counting over calls: a theme "is in" a call when at lea
 call's statements belongs to it (outliers excluded), shares are over calls, conversion is
 won / (won + lost). The result is a dict of plain Python values that the templates and the
 table exports read; no text is escaped here (the templates do that) but every customer text
-passes through `redact` before it leaves this module.
+passes through `redact` before it leaves this module, and every call id, quote, path and error
+message through the `gate` (an `nlp.redact.Redactor`: pseudonymous call ids, quotes redacted with
+their call as context).
 """
 
 from __future__ import annotations
@@ -121,10 +123,13 @@ class ThemeRow:
 class ReportData:
     """Loads the store once and answers every question the report asks."""
 
-    def __init__(self, store, lang: str, redact: Callable[[str], str]):
+    def __init__(self, store, lang: str, redact: Callable[[str], str], gate: Any = None):
+        from ..redact import Redactor
+
         self.store = store
         self.lang = lang
         self.redact = redact
+        self.gate = gate if gate is not None else Redactor(store, enabled=True)
         self._load()
 
     # ---- loading ------------------------------------------------------------------------
@@ -194,7 +199,7 @@ class ReportData:
             lost = sum(1 for c in ids if calls[c]["outcome"] == "lost")
             row = ThemeRow(kind, tid, self.redact(str(label)), n, n_stmt.get(key) or int(t["n_statements"] or 0),
                            n / self.n_calls if self.n_calls else 0.0, bool(t["emerging"]), won, lost,
-                           _terms(info.get("terms"))[:8],
+                           self._shown_terms(_terms(info.get("terms"))[:8]),
                            self._quotes(info.get("quotes") or [], by_theme_stmts.get(key, [])),
                            anchor(kind, tid))
             self.themes.setdefault(kind, []).append(row)
@@ -214,8 +219,9 @@ class ReportData:
                 continue
             seen_calls.add(cid)
             seen_text.add(text.lower())
-            out.append({"call_id": cid, "agent": self.calls[cid]["agent"] or "", "start": q.get("start"),
-                        "ts": fmt_ts(q.get("start")), "text": self.redact(text)})
+            shown = self.gate.text(text, call_id=cid, turn=q.get("turn")) if self.gate.enabled else self.redact(text)
+            out.append({"call_id": self.gate.call_id(cid), "agent": self.calls[cid]["agent"] or "",
+                        "start": q.get("start"), "ts": fmt_ts(q.get("start")), "text": shown})
             if len(out) == k:
                 break
         return out
@@ -380,6 +386,18 @@ class ReportData:
         return {"steps": rows, "coverage": coverage, "adherence_by_call": adherence_by_call,
                 "present": bool(steps or coverage)}
 
+    def _shown_terms(self, terms: list[str]) -> list[str]:
+        """Key terms as shown: a term with a name in it (a store themed before names were kept out
+        of terms) is dropped."""
+        if not self.gate.enabled:
+            return terms
+        from ..redact import name_like
+
+        return [t for t in (self.redact(x) for x in terms)
+                if "[" not in t and not any(name_like(w) for w in t.split())]
+
     def failed_calls(self) -> list[dict[str, Any]]:
-        return [{"call_id": e["call_id"] or "", "source_path": e["source_path"] or "", "stage": e["stage"],
-                 "message": e["message"]} for e in self.store.errors()]
+        g = self.gate
+        return [{"call_id": g.call_id(e["call_id"]) or "", "source_path": g.path(e["source_path"], e["call_id"]),
+                 "stage": e["stage"], "message": g.message(e["message"], e["source_path"], e["call_id"])}
+                for e in self.store.errors()]
