@@ -493,8 +493,9 @@ def find_pii_turns(texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:
         for a, b, kind in spans:
             claimed.add(starts[i] + a, starts[i] + b, kind)
     rules = _rules()
-    _regex_spans(joined, rules, claimed)
+    # Number runs first: "8 916" / "ага" / "123 45 67" is one number, not a cued tail and a stub.
     _spoken_phone_spans(joined, rules, claimed)
+    _regex_spans(joined, rules, claimed)
     _name_spans(joined, rules, claimed)
     for ja, jb, kind in claimed.items:
         i = bisect.bisect_right(starts, ja) - 1

@@ -197,7 +197,7 @@ class ReportData:
                 continue
             won = sum(1 for c in ids if calls[c]["outcome"] == "won")
             lost = sum(1 for c in ids if calls[c]["outcome"] == "lost")
-            row = ThemeRow(kind, tid, self.redact(str(label)), n, n_stmt.get(key) or int(t["n_statements"] or 0),
+            row = ThemeRow(kind, tid, self._shown_label(str(label), _terms(info.get("terms"))), n, n_stmt.get(key) or int(t["n_statements"] or 0),
                            n / self.n_calls if self.n_calls else 0.0, bool(t["emerging"]), won, lost,
                            self._shown_terms(_terms(info.get("terms"))[:8]),
                            self._quotes(info.get("quotes") or [], by_theme_stmts.get(key, [])),
@@ -385,6 +385,19 @@ class ReportData:
                              "n_won": r["n_won"], "lift_lost": r["lift_lost"]})
         return {"steps": rows, "coverage": coverage, "adherence_by_call": adherence_by_call,
                 "present": bool(steps or coverage)}
+
+    def _shown_label(self, label: str, terms: list[str]) -> str:
+        """A theme label as shown: redacted; one with a name in it (from a store themed before names
+        were kept out of labels) is rebuilt from the terms without names."""
+        shown = self.redact(label)
+        if not self.gate.enabled:
+            return shown
+        from ..redact import name_like
+
+        if any(name_like(w) for w in re.findall(r"\w+", shown)):
+            shown = " / ".join(self._shown_terms(terms)[:3]) or self.redact(
+                " ".join("[…]" if name_like(w) else w for w in shown.split()))
+        return shown
 
     def _shown_terms(self, terms: list[str]) -> list[str]:
         """Key terms as shown: a term with a name in it (a store themed before names were kept out
