@@ -71,6 +71,7 @@ class _Rules:
         self.cues = sorted({c.lower() for c in n["ru_cues"] + n["en_cues"]} | self.strong_cues,
                            key=lambda c: -len(c))
         self.en_not_names = set(n["en_not_names"])
+        self.cue_not_after = {w.lower() for w in n.get("cue_not_after", [])}
         self.en_name_followers = {w.lower() for w in n.get("en_name_followers", [])} | {
             w.lower() for w in n["en_not_names"]}
         self.en_first = set(n["first_names"])
@@ -353,12 +354,18 @@ def _is_name_word(tok: str, text: str, start: int, rules: _Rules, after_cue: boo
     return False
 
 
+_LAST_WORD = re.compile(r"([^\W\d_]+)['’]?s?\W{0,3}$")
+
+
 def _name_spans(text: str, rules: _Rules, spans: _Spans) -> None:
     low = text.lower()
     tokens = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
     cue_end: dict[int, bool] = {}  # token index right after a cue -> strong cue?
     for c in rules.cues:
         for m in re.finditer(r"(?<![^\W\d_])" + re.escape(c) + r"(?![^\W\d_])", low):
+            before = _LAST_WORD.search(low, max(0, m.start() - 30), m.start())
+            if before and before.group(1) in rules.cue_not_after:
+                continue  # "the company name is Fossil Gas" names no person
             cue_end.setdefault(m.end(), c in rules.strong_cues)
     i = 0
     while i < len(tokens):

@@ -421,3 +421,36 @@ def test_turn_spans_stay_inside_their_turns():
         for a, b, _ in ss:
             assert 0 <= a < b <= len(t)
     assert spans[1] and spans[3] and not spans[2] and not spans[5]
+
+
+def test_company_names_after_name_cues_stay():
+    for text in ["uh the company name is fossil gas", "My business name is Kowalski Plumbing.",
+                 "Название компании Ромашка, запишите."]:
+        assert redact(text) == text
+    assert redact("the company name is Acme, and my name is jasper quill") == \
+        "the company name is Acme, and my name is [name]"
+
+
+def test_transcribed_recordings_get_pseudonyms_and_print_none(tmp_path):
+    """The recordings path: a call recorder's file name never reaches the store's ids or the printed lines."""
+    from test_transcribe import EnergyRecognizer, dialogue, write_wav
+
+    from nlp.transcribe import TranscribeOptions, Transcriber, transcribe_paths
+
+    d = tmp_path / "rec"
+    d.mkdir()
+    good = write_wav(d / "20260915_094210_out_+79031112233_Анна Смирнова.wav", dialogue())
+    (d / "Мария Кузнецова_260916_101010.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEgarbage")
+    logs: list[str] = []
+    with Store(tmp_path / "st") as st:
+        tr = Transcriber(TranscribeOptions(), recognizer=EnergyRecognizer())
+        s = transcribe_paths([d], st, transcriber=tr, log=logs.append)
+        assert len(s.done) == 1 and len(s.failed) == 1
+        ids = st.call_ids()
+        assert len(ids) == 1 and PSEUDONYM_RE.match(ids[0]) and st.aliases()[good.stem] == ids[0]
+        assert PSEUDONYM_RE.match(st.errors("transcribe")[0]["call_id"])
+        said = "\n".join(logs + [s.text()])
+        assert leaks({"log": said}, ["79031112233", "Смирнова", "Анна", "Кузнецова", "Мария"]) == [], said
+        assert f"[{ids[0]}].wav" in said
+        s2 = transcribe_paths([d], st, transcriber=tr, log=logs.append)
+        assert [r.call_id for r in s2.skipped] == ids  # the pseudonym is stable: a rerun skips
