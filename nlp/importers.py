@@ -1,24 +1,32 @@
 """Import existing transcripts into the store, skipping ASR.
 
-Formats (by suffix):
-  .json   the call format (one call, or a list of calls as `callbridge export --format json` writes)
-  .jsonl  one call per line
-  .txt    a plain-text dialogue, one turn per line with a role prefix, optional timestamps:
+The format is detected from the content (the suffix decides only for .json/.jsonl), see
+`_calls_from_file` and README "Import and export":
+  call JSON    {"turns": [...]}, a list of such calls, or one per line (.jsonl)
+  Amazon Transcribe JSON   results.items / channel_labels / speaker_labels / audio_segments; Call
+               Analytics "Transcript" with ParticipantRole
+  Whisper / WhisperX / whisper.cpp JSON   "segments" (WhisperX: with "speaker", word speakers
+               followed); plain Whisper has no speakers and fails saying so
+  Yandex SpeechKit JSON    v2 "chunks" with channelTag; v3 getRecognition results ("final",
+               "finalRefinement" preferred), as one JSON array or one message per line
+  WebVTT / SRT speaker tags `<v Name>`, `Name: text`, `[Name] text`, a "(Name)" line
+  speaker-and-time text    "Марина Кузнецова  0:06" over the turn's lines (Otter, Teams/Meet
+               .docx), "[Марина] 10:15:32" (Zoom)
+  dialogue text  one turn per line with a role prefix, optional timestamps:
               [00:01] Менеджер: Здравствуйте, ...
               Клиент (00:07): Добрый день, ...
-              00:00:12.5 Agent Mike: ...
-          a line without a prefix continues the previous turn
-  .srt / .vtt  subtitles with speaker tags: `<v Agent>…`, `Agent: …`, `[Customer] …`; a cue with no
-          tag continues the previous speaker; consecutive cues of one speaker form one turn
+          a line without a prefix continues the previous turn; a line holding only a time (Google
+          Meet) times the next turn
 
 Speaker labels map to roles through `rules/import_roles.json` ("Менеджер Ирина" -> agent,
-"Покупатель" -> customer). Labels with no role word (names, "Speaker 1") are resolved per file:
-two such speakers are told apart by `nlp.roles` agent evidence (greeting, company, agent phrases)
-and the decision is kept in `source.roles` with its confidence.
+"Покупатель" -> customer); `--roles "Name=agent,..."` overrides. Labels with no role word (names,
+"Speaker 1", "spk_0") are resolved per call by `nlp.roles` agent evidence, for any number of
+speakers (`decide_roles`), and the decision is kept in `source.roles` with its confidence.
 
 call_id is the call JSON's own `call_id`, else the file stem. Each file is read, validated and
-saved on its own: a broken file is recorded in the store's errors with the reason and the batch
-goes on. Rerunning skips files whose content and import settings have not changed.
+saved on its own: a broken file is recorded in the store's errors with the reason (which names the
+detected format and what is missing) and the batch goes on. Rerunning skips files whose content
+and import settings (rules, --roles) have not changed.
 """
 
 from __future__ import annotations
@@ -41,18 +49,20 @@ from .fileutil import file_sha256
 from .types import SPEAKERS, Call, Turn
 
 STAGE = "import"
-TRANSCRIPT_EXTENSIONS = frozenset({".json", ".jsonl", ".txt", ".srt", ".vtt"})
+TRANSCRIPT_EXTENSIONS = frozenset({".json", ".jsonl", ".txt", ".srt", ".vtt", ".docx"})
 RULES_PATH = Path(__file__).with_name("rules") / "import_roles.json"
 MAX_BYTES = 50 * 1024 * 1024
 # Changing how files are parsed must invalidate earlier imports: bump this.
-IMPORT_VERSION = "import-1"
+IMPORT_VERSION = "import-2"
+MAX_HEADER_LINES = 8      # unlabelled lines before the first turn taken as a title, not an error
 
 _TS = r"(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?"
 _TS_RE = re.compile(r"^(?:(\d{1,2}):)?(\d{1,2}):(\d{2})(?:[.,](\d{1,3}))?$")
 _TS_BLOCK = rf"[\[(]?\s*({_TS})(?:\s*(?:-|–|—|-->)\s*({_TS}))?\s*[\])]?"
 _LEAD_TS = re.compile(rf"^\s*{_TS_BLOCK}\s*[-–—|]?\s*")
 _BULLET = re.compile(r"^\s*(?:[-–—•*>]\s+)")
-_LABEL = re.compile(rf"^(?P<label>[^\W\d_][^:：\[\]<>{{}}]{{0,60}}?)\s*(?:{_TS_BLOCK})?\s*[:：]\s*(?P<text>.*)$", re.S)
+# a colon followed by a digit is a time ("в 10:30"), not the end of a speaker label
+_LABEL = re.compile(rf"^(?P<label>[^\W\d_][^:：\[\]<>{{}}]{{0,60}}?)\s*(?:{_TS_BLOCK})?\s*[:：](?!\d)\s*(?P<text>.*)$", re.S)
 _BRACKET_LABEL = re.compile(r"^[\[(<](?P<label>[^\]\)>]{1,40})[\])>]\s*:?\s*(?P<text>.*)$", re.S)
 _VOICE = re.compile(r"<v(?:\.[\w.-]+)?\s+([^>]{1,60})>", re.I)
 _TAGS = re.compile(r"</?[a-zA-Z][^>]{0,200}>|<\d[\d:.]*>")
@@ -77,6 +87,7 @@ class ImportSummary:
     metadata_matched: int = 0
     metadata_unmatched: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def done(self) -> list[ImportResult]:
@@ -100,6 +111,7 @@ class ImportSummary:
             lines.append(f"metadata: {self.metadata_matched} calls matched"
                          + (f", unmatched rows: {', '.join(self.metadata_unmatched[:10])}"
                             if self.metadata_unmatched else ""))
+        lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
@@ -112,11 +124,13 @@ def _role_rules() -> dict[str, Any]:
         for w in d[role]:
             words.setdefault(_fold(w), role)
     d["_words"] = words
+    d["_not_speakers"] = {_fold(w) for w in d.get("not_speakers", [])}
+    d["_boilerplate"] = [re.compile(p, re.I) for p in d.get("boilerplate", [])]
     return d
 
 
 def _fold(s: str) -> str:
-    return s.strip().lower().replace("ё", "е")
+    return " ".join(s.strip().lower().replace("ё", "е").split())
 
 
 def role_of(label: str) -> str | None:
@@ -131,43 +145,173 @@ def role_of(label: str) -> str | None:
     return None
 
 
+def parse_roles_option(value: str | None) -> dict[str, str]:
+    """`--roles "Марина Кузнецова=agent, Олег=customer"` as {folded speaker name: role}.
+
+    Items are separated by ',' or ';'; a role is `agent`/`customer` or a role word of
+    rules/import_roles.json (менеджер, клиент, ...). Names match speaker labels case-insensitively
+    (ё = е); a name may also be the only label in a file that holds all its words ("Марина" for
+    "Марина Кузнецова"). Raises InputFormatError naming the bad item.
+    """
+    if value is None or not value.strip():
+        return {}
+    hint = 'give NAME=agent or NAME=customer items, e.g. --roles "Марина Кузнецова=agent,Олег Сидоров=customer"'
+    out: dict[str, str] = {}
+    for item in re.split(r"[,;\n]", value):
+        if not item.strip():
+            continue
+        name, sep, role = item.partition("=")
+        name, role = name.strip().strip("\"'«»").strip(), _fold(role.strip().strip("\"'"))
+        if not sep or not name or not role:
+            raise InputFormatError(f"--roles: {item.strip()!r} is not NAME=ROLE", hint=hint)
+        r = role if role in SPEAKERS else role_of(role)
+        if r is None:
+            raise InputFormatError(f"--roles: role {role!r} for {name!r} is not agent or customer", hint=hint)
+        key = _fold(name)
+        if out.get(key, r) != r:
+            raise InputFormatError(f"--roles: {name!r} is given both roles", hint=hint)
+        out[key] = r
+    return out
+
+
 def _plausible_label(label: str) -> bool:
     r = _role_rules()
     label = label.strip()
     return (0 < len(label) <= r["max_label_chars"] and len(label.split()) <= r["max_label_words"]
-            and not re.search(r"[.!?,;\"«»]", label))
+            and not re.search(r"[.!?,;\"«»]", label) and _fold(label) not in r["_not_speakers"])
 
 
-def _resolve_unknown(labels: list[str], turns_by_label: dict[str, list[str]], known: dict[str, str],
-                     first_label: str | None, language: str | None) -> tuple[dict[str, str], dict[str, Any]]:
-    """Roles for labels with no role word. Returns (label -> role, provenance for source.roles)."""
-    known_roles = set(known.values())
-    if len(labels) == 1 and len(known_roles) == 1:
-        other = "customer" if "agent" in known_roles else "agent"
-        return {labels[0]: other}, {"method": "other-side", "confidence": 0.9}
-    if len(labels) == 1 and not known_roles:
+def _given_keys(labels: list[str], given: dict[str, str]) -> dict[str, str]:
+    """label -> key of `given` naming it: the whole label, else the one label holding all the key's words."""
+    out: dict[str, str] = {}
+    if not given:
+        return out
+    for lb in labels:
+        if _fold(lb) in given:
+            out[lb] = _fold(lb)
+    for key in given:
+        if key in out.values():
+            continue
+        words = set(key.split())
+        holders = [lb for lb in labels if lb not in out and words <= set(_fold(lb).split())]
+        if len(holders) == 1:
+            out[holders[0]] = key
+    return out
+
+
+def _evidence(labels: list[str], texts: dict[str, list[str]], first: str, language: str | None) -> dict[str, float]:
+    try:
+        from .roles import channel_evidence
+    except ImportError:  # roles stage not available: the agent answers an incoming call first
+        return {lb: (1.0 if lb == first else 0.0) for lb in labels}
+    return {lb: channel_evidence(texts.get(lb, []), language, first=(lb == first))[0] for lb in labels}
+
+
+def _sure(diff: float) -> float:
+    """Confidence of a decision taken on an evidence difference; inferred roles never claim more than 0.8."""
+    return round(min(1.0 / (1.0 + math.exp(-abs(diff))), 0.8), 3)
+
+
+def _neighbour_vote(label: str, sequence: list[str], roles: dict[str, str]) -> float:
+    """In [-1, 1]: +1 when every turn of `label` sits between customer turns (it answers the customer,
+    so it speaks for the company), -1 when it sits between agent turns."""
+    agent = customer = 0
+    for i, lb in enumerate(sequence):
+        if lb != label:
+            continue
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(sequence) and sequence[j] != label and sequence[j] in roles:
+                if roles[sequence[j]] == "agent":
+                    agent += 1
+                else:
+                    customer += 1
+    return (customer - agent) / max(1, customer + agent)
+
+
+def decide_roles(sequence: list[str], texts: dict[str, list[str]], language: str | None,
+                 given: dict[str, str] | None = None) -> tuple[dict[str, str], dict[str, Any]]:
+    """Role of each speaker label of one call.
+
+    `sequence`: the label of every turn in time order; `texts`: label -> its turns' texts;
+    `given`: `parse_roles_option` output, which wins over everything. Then a role word in the label
+    decides (rules/import_roles.json). Labels left (names, "Speaker 1", "spk_0") are decided by
+    nlp.roles' agent evidence (greeting with the company, agent vs customer phrases, speaking
+    first): with no role known, the most agent-like label is the agent and the least the customer;
+    every further speaker (a trainer joins, a second agent, a second customer) takes the side its
+    evidence is nearer to, and who it answers breaks near-ties. Any number of speakers is fine.
+    Returns ({label: 'agent'|'customer'}, provenance for `source.roles`: method, confidence in [0, 1]
+    (<= 0.8 when inferred), labels, and per speaker how it was decided). Raises InputFormatError
+    for a single speaker with no role.
+    """
+    labels = list(dict.fromkeys(sequence))
+    if not labels:
+        raise InputFormatError("no turns with text")
+    roles: dict[str, str] = {}
+    how: dict[str, dict[str, Any]] = {}
+    keys = _given_keys(labels, given or {})
+    for lb in labels:
+        if lb in keys:
+            roles[lb] = (given or {})[keys[lb]]
+            how[lb] = {"by": "given"}
+        elif (r := role_of(lb)):
+            roles[lb] = r
+            how[lb] = {"by": "label"}
+    unknown = [lb for lb in labels if lb not in roles]
+    known_roles = set(roles.values())
+    prov: dict[str, Any]
+    if not unknown:
+        bys = {h["by"] for h in how.values()}
+        prov = {"method": "given" if bys == {"given"} else "labels", "confidence": 1.0}
+    elif len(labels) == 1:
         raise InputFormatError(f"only one speaker ({labels[0]!r}) and no role",
-                               hint="prefix the lines with roles, e.g. 'Менеджер:' / 'Клиент:' or 'Agent:' / 'Customer:'")
-    if len(labels) == 2 and not known_roles:
-        try:
-            from .roles import channel_evidence
-
-            scores = [channel_evidence(turns_by_label[lb], language, first=(lb == first_label))[0] for lb in labels]
-        except ImportError:  # roles stage not available: the agent answers an incoming call first
-            scores = [1.0 if lb == first_label else 0.0 for lb in labels]
-        agent = 0 if scores[0] >= scores[1] else 1
-        conf = 1.0 / (1.0 + math.exp(-abs(scores[0] - scores[1])))
-        return ({labels[agent]: "agent", labels[1 - agent]: "customer"},
-                {"method": "text-evidence", "confidence": round(min(conf, 0.8), 3),
-                 "labels": {labels[agent]: "agent", labels[1 - agent]: "customer"}})
-    shown = ", ".join(repr(x) for x in labels[:6])
-    raise InputFormatError(f"cannot tell agent from customer among speakers {shown}",
-                           hint="use role prefixes such as 'Менеджер:' / 'Клиент:' or 'Agent:' / 'Customer:' "
-                           "(the words are listed in nlp/rules/import_roles.json)")
+                               hint="each side needs its own speaker label or channel: prefix text lines with "
+                               "roles ('Менеджер:' / 'Клиент:', 'Agent:' / 'Customer:'), recognise stereo "
+                               "calls per channel, or name the role with --roles")
+    else:
+        scores = _evidence(labels, texts, sequence[0], language)
+        if len(unknown) == 1 and len(known_roles) == 1:
+            other = "customer" if "agent" in known_roles else "agent"
+            roles[unknown[0]] = other
+            how[unknown[0]] = {"by": "other-side", "confidence": 0.9}
+            prov = {"method": "other-side", "confidence": 0.9}
+        else:
+            rest = list(unknown)
+            anchors: list[str] = []
+            if "agent" not in known_roles:
+                a = max(rest, key=lambda lb: (scores[lb], -labels.index(lb)))  # a tie goes to the first speaker
+                roles[a] = "agent"
+                rest.remove(a)
+                anchors.append(a)
+            if "customer" not in known_roles and rest:
+                c = min(rest, key=lambda lb: (scores[lb], -labels.index(lb)))  # a tie goes to the later speaker
+                roles[c] = "customer"
+                rest.remove(c)
+                anchors.append(c)
+            side = {r: [scores[x] for x in roles if roles[x] == r] for r in SPEAKERS}
+            for lb in anchors:
+                opposite = side["customer" if roles[lb] == "agent" else "agent"]
+                diff = scores[lb] - sum(opposite) / len(opposite)
+                how[lb] = {"by": "evidence", "score": round(scores[lb], 2), "confidence": _sure(diff)}
+            mid = (sum(side["agent"]) / len(side["agent"]) + sum(side["customer"]) / len(side["customer"])) / 2
+            for lb in rest:
+                # a further speaker (trainer, second agent, second customer) joins the side its
+                # evidence is nearer to; whom it answers breaks near-ties
+                z = (scores[lb] - mid) + _neighbour_vote(lb, sequence, roles)
+                roles[lb] = "agent" if z > 0 else "customer"
+                how[lb] = {"by": "evidence", "score": round(scores[lb], 2), "confidence": _sure(z)}
+            confs = [h["confidence"] for lb, h in how.items() if h["by"] == "evidence"]
+            prov = {"method": "text-evidence", "confidence": min(confs) if confs else 0.8}
+    prov["labels"] = {lb: roles[lb] for lb in labels}
+    if len(labels) > 2 or any(h["by"] == "evidence" for h in how.values()):
+        prov["speakers"] = {lb: {"role": roles[lb], **how.get(lb, {"by": "label"})} for lb in labels}
+    if keys:
+        prov["given"] = sorted(set(keys.values()))
+    return roles, prov
 
 
 # ---- timestamps ---------------------------------------------------------------------------
 def parse_timestamp(ts: str | None) -> float | None:
+    """Seconds of 'm:ss', 'mm:ss', 'h:mm:ss' with optional ',fff' / '.fff'; None when it is not one."""
     if not ts:
         return None
     m = _TS_RE.match(ts.strip())
@@ -180,6 +324,28 @@ def parse_timestamp(ts: str | None) -> float | None:
     if frac:
         val += int(frac) / (10 ** len(frac))
     return float(val)
+
+
+def _seconds(v: Any, scale: float = 1.0) -> float | None:
+    """A JSON time: a number (times `scale`), '12.5', '0.879999999s' (protobuf Duration) or
+    {'seconds': .., 'nanos': ..}; None when absent or not a time."""
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, (int, float)):
+        return float(v) * scale if math.isfinite(v) else None
+    if isinstance(v, dict):
+        try:
+            return float(v.get("seconds", 0)) + float(v.get("nanos", 0)) / 1e9
+        except (TypeError, ValueError):
+            return None
+    if isinstance(v, str):
+        s = v.strip().rstrip("s")
+        try:
+            x = float(s)
+        except ValueError:
+            return parse_timestamp(v)
+        return x * scale if math.isfinite(x) else None
+    return None
 
 
 # ---- readers ------------------------------------------------------------------------------
@@ -198,7 +364,8 @@ def _read_text(path: Path) -> str:
         except UnicodeDecodeError:
             raise InputFormatError("damaged UTF-16 text") from None
     if b"\x00" in raw[:8192]:
-        raise InputFormatError("binary data, not a text transcript", hint="give call JSON, .txt, .srt or .vtt files")
+        raise InputFormatError("binary data, not a text transcript",
+                               hint="give call JSON, .txt, .srt, .vtt, .docx or a speech service's JSON")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -213,23 +380,47 @@ def _read_text(path: Path) -> str:
     return text
 
 
-def _calls_from_json(path: Path, text: str) -> list[Call]:
-    if not text.strip():
-        raise InputFormatError("the file is empty")
-    if path.suffix.lower() == ".jsonl":
-        items = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    items.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise InputFormatError(f"line {n}: invalid JSON: {e.msg}") from None
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
+def _read_docx(path: Path) -> str:
+    """The paragraphs of a Word transcript (Teams and Google Meet downloads), one a line."""
+    try:
+        import docx
+    except ImportError:
+        raise InputFormatError("reading DOCX transcripts needs python-docx",
+                               hint="pip install python-docx, or save the transcript as .txt") from None
+    try:
+        doc = docx.Document(str(path))
+    except Exception as e:  # python-docx raises zipfile/KeyError/ValueError on broken files
+        raise InputFormatError(f"cannot open DOCX: {e}", hint="check the file opens in Word") from None
+    return "\n".join(p.text for p in doc.paragraphs)
+
+
+def _json_values(text: str) -> Any:
+    """One JSON value, or a list of the values of a JSON-lines / concatenated-JSON file (as Yandex
+    SpeechKit v3 getRecognition streams its results)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as first_error:
+        dec = json.JSONDecoder()
+        values, i, n = [], 0, len(text)
+        while True:
+            while i < n and text[i] in " \t\r\n\ufeff":
+                i += 1
+            if i >= n:
+                break
+            try:
+                value, i = dec.raw_decode(text, i)
+            except json.JSONDecodeError:
+                e = first_error if not values else json.JSONDecodeError("invalid JSON value", text, i)
+                raise InputFormatError(f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+            values.append(value)
+        if len(values) < 2:
+            e = first_error
             raise InputFormatError(f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-        items = data if isinstance(data, list) else [data]
+        return values
+
+
+def _calls_from_json(path: Path, data: Any, given: dict[str, str] | None = None) -> list[Call]:
+    items = data if isinstance(data, list) else [data]
     if not items:
         raise InputFormatError("no calls in the file")
     many = len(items) > 1
@@ -242,7 +433,7 @@ def _calls_from_json(path: Path, text: str) -> list[Call]:
                 raise InputFormatError(f"call {i} has no 'call_id'", path=where,
                                        hint="in a file holding several calls each needs its own call_id")
             if isinstance(d.get("turns"), list):
-                d["turns"] = [_map_json_speaker(t) for t in d["turns"]]
+                d["turns"] = [_map_json_speaker(t, given) for t in d["turns"]]
         call = call_from_dict(d, None if many else str(path))
         if many:
             call.call_id = str(d["call_id"])
@@ -250,14 +441,468 @@ def _calls_from_json(path: Path, text: str) -> list[Call]:
     return calls
 
 
-def _map_json_speaker(t: Any) -> Any:
+def _map_json_speaker(t: Any, given: dict[str, str] | None = None) -> Any:
     if isinstance(t, dict) and isinstance(t.get("speaker"), str):
         sp = t["speaker"].strip().lower()
         if sp not in SPEAKERS:
-            role = role_of(t["speaker"])
+            role = (given or {}).get(_fold(t["speaker"])) or role_of(t["speaker"])
             if role:
                 t = {**t, "speaker": role}
     return t
+
+
+# ---- speech services' JSON ----------------------------------------------------------------
+FORMAT_NAMES = {
+    "json": "call JSON", "text": "dialogue text", "srt": "SRT subtitles", "vtt": "WebVTT subtitles",
+    "otter": "speaker-and-time text (Otter, Teams)", "zoom-txt": "Zoom transcript text",
+    "amazon-transcribe": "Amazon Transcribe JSON", "amazon-call-analytics": "Amazon Transcribe Call Analytics JSON",
+    "whisper": "Whisper JSON", "whisperx": "WhisperX JSON", "whisper-cpp": "whisper.cpp JSON", "yandex-v2": "Yandex SpeechKit v2 JSON",
+    "yandex-v3": "Yandex SpeechKit v3 JSON",
+}
+# Words of one speaker further apart than this start a new phrase; phrases of all speakers are
+# then ordered by start, so a short "угу" over a long turn splits it instead of vanishing into it.
+PHRASE_GAP_S = 1.0
+_V3_KEYS = ("final", "finalRefinement", "partial", "eouUpdate", "audioCursors", "statusCode", "result")
+
+
+@dataclass
+class _RawTurn:
+    label: str | None
+    text: str
+    start: float | None = None
+    end: float | None = None
+
+
+def _json_kind(data: Any) -> str | None:
+    """Which tool wrote this JSON, by its keys; None when no known shape matches."""
+    if isinstance(data, list):
+        dicts = [d for d in data if isinstance(d, dict)]
+        if dicts and any(any(k in d for k in _V3_KEYS) for d in dicts):
+            return "yandex-v3"
+        return "json"
+    if not isinstance(data, dict):
+        return None
+    if isinstance(data.get("turns"), list):
+        return "json"
+    if isinstance(data.get("Transcript"), list):
+        return "amazon-call-analytics"
+    res = data.get("results")
+    if isinstance(res, dict) and any(k in res for k in ("transcripts", "items", "channel_labels", "speaker_labels",
+                                                           "audio_segments")):
+        return "amazon-transcribe"
+    if "jobName" in data or "TranscriptionJobName" in data:
+        return "amazon-transcribe"
+    if isinstance(data.get("transcription"), list):
+        return "whisper-cpp"
+    if isinstance(data.get("segments"), list):
+        segs = [s for s in data["segments"] if isinstance(s, dict)]
+        diarized = any(s.get("speaker") for s in segs) or any(
+            isinstance(w, dict) and w.get("speaker") for s in segs for w in (s.get("words") or []))
+        return "whisperx" if diarized or "word_segments" in data else "whisper"
+    resp = data.get("response") if isinstance(data.get("response"), dict) else data
+    if isinstance(resp.get("chunks"), list):
+        return "yandex-v2"
+    if any(k in data for k in _V3_KEYS):
+        return "yandex-v3"
+    if "done" in data and ("createdAt" in data or "modifiedAt" in data):
+        return "yandex-v2"  # an Operation object: the recognition is not finished or failed
+    if "turns" in data or "call_id" in data:
+        return "json"
+    return None
+
+
+def _join_words(words: list[str]) -> str:
+    return re.sub(r"\s+([,.!?;:…])", r"\1", " ".join(w.strip() for w in words if w and w.strip())).strip()
+
+
+def _phrases(words: list[tuple[str, float | None, float | None, str]]) -> list[_RawTurn]:
+    """(label, start, end, word) -> phrases: one speaker's words, split at pauses of PHRASE_GAP_S."""
+    by_label: dict[str, list[tuple[str, float | None, float | None, str]]] = {}
+    for w in words:
+        by_label.setdefault(w[0], []).append(w)
+    out: list[_RawTurn] = []
+    for label, ws in by_label.items():
+        cur: list[tuple[str, float | None, float | None, str]] = []
+        for w in ws:
+            if cur and w[1] is not None and cur[-1][2] is not None and w[1] - cur[-1][2] >= PHRASE_GAP_S:
+                out.append(_RawTurn(label, _join_words([x[3] for x in cur]), cur[0][1], cur[-1][2]))
+                cur = []
+            cur.append(w)
+        if cur:
+            out.append(_RawTurn(label, _join_words([x[3] for x in cur]), cur[0][1], cur[-1][2]))
+    return out
+
+
+def _in_time_order(pieces: list[_RawTurn]) -> list[_RawTurn]:
+    """Pieces sorted by start (untimed ones keep their place after the previous), consecutive
+    pieces of one speaker joined into one turn."""
+    keyed, last = [], 0.0
+    for i, p in enumerate(pieces):
+        if p.start is not None:
+            last = p.start
+        keyed.append((last, i, p))
+    turns: list[_RawTurn] = []
+    for _, _, p in sorted(keyed, key=lambda x: (x[0], x[1])):
+        if not p.text.strip():
+            continue
+        if turns and turns[-1].label == p.label:
+            turns[-1].text = f"{turns[-1].text} {p.text}".strip()
+            if p.end is not None:
+                turns[-1].end = p.end if turns[-1].end is None else max(turns[-1].end, p.end)
+        else:
+            turns.append(_RawTurn(p.label, p.text.strip(), p.start, p.end))
+    return turns
+
+
+def _amazon(data: dict) -> list[_RawTurn]:
+    status = data.get("status") or data.get("TranscriptionJobStatus")
+    res = data.get("results")
+    if not isinstance(res, dict):
+        if status and str(status).upper() != "COMPLETED":
+            raise InputFormatError(f"the job's status is {status!r}, so it has no results",
+                                   hint="download the transcript once the job is COMPLETED")
+        raise InputFormatError("no 'results' object", hint="give the JSON that the job wrote to its output bucket")
+    segs = res.get("audio_segments")
+    if isinstance(segs, list) and any(isinstance(s, dict) and (s.get("speaker_label") or s.get("channel_label"))
+                                      for s in segs):
+        # the service's own phrases, each with its speaker or channel
+        pieces = [_RawTurn(str(s.get("speaker_label") or s.get("channel_label")), str(s.get("transcript") or ""),
+                           _seconds(s.get("start_time")), _seconds(s.get("end_time")))
+                  for s in segs if isinstance(s, dict) and (s.get("speaker_label") or s.get("channel_label"))]
+        return _in_time_order(pieces)
+    items = [it for it in (res.get("items") or []) if isinstance(it, dict)]
+    chans = (res.get("channel_labels") or {}).get("channels") if isinstance(res.get("channel_labels"), dict) else None
+    spk = res.get("speaker_labels") if isinstance(res.get("speaker_labels"), dict) else None
+    if any(it.get("channel_label") or it.get("speaker_label") for it in items):
+        words = _amazon_words(items, lambda it: it.get("channel_label") or it.get("speaker_label"))
+    elif isinstance(chans, list) and chans:
+        words = []
+        for ch in chans:
+            if isinstance(ch, dict):
+                lb = str(ch.get("channel_label") or f"ch_{len(words)}")
+                words += _amazon_words([it for it in (ch.get("items") or []) if isinstance(it, dict)],
+                                       lambda it, lb=lb: lb)
+    elif spk and isinstance(spk.get("segments"), list):
+        at: dict[str, str] = {}
+        spans: list[tuple[float, float, str]] = []
+        for seg in spk["segments"]:
+            if not isinstance(seg, dict) or not seg.get("speaker_label"):
+                continue
+            lb = str(seg["speaker_label"])
+            s0, s1 = _seconds(seg.get("start_time")), _seconds(seg.get("end_time"))
+            if s0 is not None and s1 is not None:
+                spans.append((s0, s1, lb))
+            for it in seg.get("items") or []:
+                if isinstance(it, dict) and it.get("start_time") is not None:
+                    at[str(it["start_time"])] = lb
+
+        def speaker_of(it: dict) -> str | None:
+            t = it.get("start_time")
+            if t is None:
+                return None
+            if str(t) in at:
+                return at[str(t)]
+            x = _seconds(t)
+            return next((lb for s0, s1, lb in spans if x is not None and s0 <= x <= s1), None)
+
+        words = _amazon_words(items, speaker_of)
+    else:
+        if not items:
+            raise InputFormatError("no recognised words (results.items is empty)",
+                                   hint="check the job's audio and language settings")
+        raise InputFormatError("no speaker or channel labels, so agent and customer cannot be told apart",
+                               hint="rerun the job with ChannelIdentification=true (stereo calls) or "
+                               "ShowSpeakerLabels=true with MaxSpeakerLabels=2, or import a transcript with "
+                               "role prefixes")
+    if not words:
+        raise InputFormatError("no recognised words with a speaker or channel label in the results")
+    return _in_time_order(_phrases(words))
+
+
+def _amazon_words(items: list[dict], label_of: Callable[[dict], Any]) -> list[tuple[str, float | None, float | None, str]]:
+    words: list[list[Any]] = []
+    for it in items:
+        alts = it.get("alternatives") or []
+        content = str(alts[0].get("content", "")) if alts and isinstance(alts[0], dict) else ""
+        if not content:
+            continue
+        if it.get("type") == "punctuation":
+            if words:
+                words[-1][3] += content  # "Марина" + "." belong together
+            continue
+        lb = label_of(it)
+        if lb is None:
+            if not words:
+                continue
+            lb = words[-1][0]  # an unlabelled word stays with the speaker before it
+        words.append([str(lb), _seconds(it.get("start_time")), _seconds(it.get("end_time")), content])
+    return [tuple(w) for w in words]  # type: ignore[misc]
+
+
+def _amazon_call_analytics(data: dict) -> list[_RawTurn]:
+    pieces = []
+    for seg in data["Transcript"]:
+        if not isinstance(seg, dict):
+            continue
+        role = seg.get("ParticipantRole")
+        if not role:
+            raise InputFormatError("a Transcript entry has no ParticipantRole")
+        pieces.append(_RawTurn(str(role), str(seg.get("Content") or ""), _seconds(seg.get("BeginOffsetMillis"), 0.001),
+                               _seconds(seg.get("EndOffsetMillis"), 0.001)))
+    return _in_time_order(pieces)
+
+
+def _whisper(data: dict) -> list[_RawTurn]:
+    pieces: list[_RawTurn] = []
+    for s in data["segments"]:
+        if not isinstance(s, dict):
+            continue
+        start, end = _seconds(s.get("start")), _seconds(s.get("end"))
+        words = [w for w in (s.get("words") or []) if isinstance(w, dict)]
+        speakers = {w.get("speaker") for w in words if w.get("speaker")}
+        if len(speakers) > 1:
+            # diarization changed speaker inside the segment: follow the words
+            cur = s.get("speaker")
+            run: list[dict] = []
+            for w in words + [{"speaker": object()}]:
+                sp = w.get("speaker") or cur
+                if run and sp != cur:
+                    pieces.append(_RawTurn(str(cur), _join_words([str(x.get("word", "")) for x in run]),
+                                           _seconds(run[0].get("start")), _seconds(run[-1].get("end"))))
+                    run = []
+                cur = sp
+                run.append(w)
+            continue
+        sp = s.get("speaker") or (next(iter(speakers)) if speakers else None)
+        pieces.append(_RawTurn(str(sp) if sp else None, str(s.get("text") or "").strip(), start, end))
+    if not pieces:
+        raise InputFormatError("no segments with text")
+    if all(p.label is None for p in pieces):
+        # some tools write the speaker into the text: "SPEAKER_00: ...", "Agent: ..."
+        parsed = [_parse_line_label(p.text) for p in pieces]
+        if sum(1 for lb, *_ in parsed if lb and _plausible_label(lb)) >= 0.8 * len(pieces):
+            for p, (lb, _s, _e, body) in zip(pieces, parsed):
+                if lb and _plausible_label(lb):
+                    p.label, p.text = lb, body
+        else:
+            raise InputFormatError(f"{len(pieces)} segments with times but no speaker labels (Whisper does not tell "
+                                   "speakers apart)",
+                                   hint="diarize with WhisperX (segments get \"speaker\"), or transcribe the "
+                                   "recording with `callbridge transcribe`, which uses the stereo channels")
+    for i, p in enumerate(pieces):
+        if p.label is None:  # a segment diarization left unassigned continues the speaker before it
+            p.label = next((q.label for q in reversed(pieces[:i]) if q.label),
+                           next((q.label for q in pieces[i + 1:] if q.label), None))
+    return _in_time_order(pieces)
+
+
+def _whisper_cpp(data: dict) -> list[_RawTurn]:
+    segs = []
+    for s in data["transcription"]:
+        if isinstance(s, dict):
+            off = s.get("offsets") if isinstance(s.get("offsets"), dict) else {}
+            segs.append({"start": _seconds(off.get("from"), 0.001), "end": _seconds(off.get("to"), 0.001),
+                         "text": s.get("text", ""), "speaker": s.get("speaker")})
+    return _whisper({"segments": segs})
+
+
+def _alt_text(alt: dict) -> tuple[str, float | None, float | None]:
+    words = [w for w in (alt.get("words") or []) if isinstance(w, dict)]
+    text = str(alt.get("text") or "") or _join_words([str(w.get("text") or w.get("word") or "") for w in words])
+    start = _seconds(alt.get("startTimeMs"), 0.001)
+    end = _seconds(alt.get("endTimeMs"), 0.001)
+    if words:
+        w0, w1 = words[0], words[-1]
+        if start is None:
+            start = _seconds(w0.get("startTimeMs"), 0.001) if "startTimeMs" in w0 else _seconds(w0.get("startTime"))
+        if end is None:
+            end = _seconds(w1.get("endTimeMs"), 0.001) if "endTimeMs" in w1 else _seconds(w1.get("endTime"))
+    return text.strip(), start, end
+
+
+def _yandex_v2(data: dict) -> list[_RawTurn]:
+    resp = data.get("response") if isinstance(data.get("response"), dict) else data
+    chunks = resp.get("chunks")
+    if not isinstance(chunks, list):
+        err = data.get("error")
+        if isinstance(err, dict):
+            raise InputFormatError(f"the recognition failed: {err.get('message') or err}")
+        if data.get("done") is False:
+            raise InputFormatError("the recognition is not finished (\"done\": false), so there are no results yet",
+                                   hint="fetch the operation again once \"done\" is true")
+        raise InputFormatError("no 'chunks' in the response")
+    pieces = []
+    for ch in chunks:
+        if not isinstance(ch, dict) or not ch.get("alternatives"):
+            continue
+        alt = ch["alternatives"][0]
+        if not isinstance(alt, dict):
+            continue
+        text, start, end = _alt_text(alt)
+        pieces.append(_RawTurn(f"channel {ch.get('channelTag', '1')}", text, start, end))
+    if not pieces:
+        raise InputFormatError("no recognised text in the chunks")
+    return _in_time_order(pieces)
+
+
+def _yandex_v3(data: Any) -> list[_RawTurn]:
+    msgs = data if isinstance(data, list) else [data]
+    finals: dict[tuple[str, str], _RawTurn] = {}
+    last: dict[str, tuple[str, str]] = {}
+    refined: list[tuple[tuple[str, str] | None, str, _RawTurn]] = []
+    partial = 0
+    for k, m in enumerate(msgs):
+        if not isinstance(m, dict):
+            continue
+        m = m.get("result", m) if isinstance(m.get("result"), dict) else m
+        ch = str(m.get("channelTag") or "0")
+        if isinstance(m.get("final"), dict):
+            fin = m["final"]
+            alts = [a for a in fin.get("alternatives") or [] if isinstance(a, dict)]
+            if not alts:
+                continue
+            ch = str(fin.get("channelTag") or ch)
+            idx = str((m.get("audioCursors") or {}).get("finalIndex", f"#{k}"))
+            text, start, end = _alt_text(alts[0])
+            finals[(ch, idx)] = _RawTurn(f"channel {ch}", text, start, end)
+            last[ch] = (ch, idx)
+        elif isinstance(m.get("finalRefinement"), dict):
+            fr = m["finalRefinement"]
+            nt = fr.get("normalizedText") if isinstance(fr.get("normalizedText"), dict) else {}
+            alts = [a for a in nt.get("alternatives") or [] if isinstance(a, dict)]
+            if not alts:
+                continue
+            ch = str(nt.get("channelTag") or ch)
+            key = (ch, str(fr["finalIndex"])) if fr.get("finalIndex") is not None else last.get(ch)
+            text, start, end = _alt_text(alts[0])
+            refined.append((key, ch, _RawTurn(f"channel {ch}", text, start, end)))
+        elif "partial" in m:
+            partial += 1
+    for key, ch, r in refined:
+        # the normalised text (punctuation, digits) replaces the raw final it refines
+        if key is not None and key in finals:
+            f = finals[key]
+            f.text = r.text or f.text
+            f.start = f.start if f.start is not None else r.start
+            f.end = f.end if f.end is not None else r.end
+        else:
+            finals[(ch, f"r{len(finals)}")] = r
+    if not finals:
+        if partial:
+            raise InputFormatError(f"only {partial} partial results and no final ones",
+                                   hint="save every message of getRecognition, including 'final' / "
+                                   "'finalRefinement'")
+        raise InputFormatError("no 'final' or 'finalRefinement' results")
+    return _in_time_order(list(finals.values()))
+
+
+_JSON_PARSERS: dict[str, Callable[[Any], list[_RawTurn]]] = {
+    "amazon-transcribe": _amazon, "amazon-call-analytics": _amazon_call_analytics, "whisper": _whisper,
+    "whisperx": _whisper, "whisper-cpp": _whisper_cpp, "yandex-v2": _yandex_v2, "yandex-v3": _yandex_v3,
+}
+
+
+# ---- text ---------------------------------------------------------------------------------
+# "Марина Кузнецова  0:06" (Otter; Teams and Meet .docx downloads) and "[Марина] 10:15:32" (Zoom)
+_HEAD_NAME_TIME = re.compile(rf"^\s*(?P<label>[^\W\d_][^:\[\]<>{{}}]{{0,59}}?)\s+(?P<ts>{_TS})\s*$")
+_HEAD_BRACKET_TIME = re.compile(rf"^\s*\[(?P<label>[^\]]{{1,60}})\]\s+(?P<ts>{_TS})\s*$")
+_ONLY_TS = re.compile(rf"^\s*[\[(]?\s*({_TS})\s*[\])]?\s*$")
+
+
+def _head(line: str) -> tuple[str, str, str] | None:
+    """(label, time, kind) of a speaker-and-time line, else None."""
+    for rx, kind in ((_HEAD_BRACKET_TIME, "zoom-txt"), (_HEAD_NAME_TIME, "otter")):
+        m = rx.match(line)
+        if m and _plausible_label(m.group("label")) and not _sentence_start(m.group("label")):
+            return m.group("label").strip(), m.group("ts"), kind
+    return None
+
+
+def _sentence_start(label: str) -> bool:
+    """True for a 'label' that is really the start of a sentence ("Перезвоню в" before "10:30")."""
+    return bool(re.search(r"\s(?:в|во|к|на|до|после|с|at|by|to|till|until|from|around|about)$", label.strip(), re.I))
+
+
+def _boilerplate(line: str) -> bool:
+    return any(rx.search(line) for rx in _role_rules()["_boilerplate"])
+
+
+def parse_blocks(text: str, given: dict[str, str] | None = None) -> tuple[list[Turn], dict[str, Any], str] | None:
+    """Turns of a transcript whose turns start with a speaker-and-time line and continue on the
+    lines below it (Otter, Teams/Meet downloads, Zoom's saved transcript):
+
+        Марина Кузнецова  0:06            [Марина Кузнецова] 10:15:32
+        Здравствуйте, ...                 Здравствуйте, ...
+
+    Returns (turns, role provenance, 'otter' | 'zoom-txt'), or None when the text is not laid out so.
+    Times of day (Zoom) become seconds from the first turn.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    found = {i: h for i, ln in enumerate(lines) if ln.strip() and (h := _head(ln))}
+
+    def laid_out(heads: dict[int, tuple[str, str, str]]) -> bool:
+        followed = sum(1 for i in heads if i + 1 < len(lines) and lines[i + 1].strip() and (i + 1) not in heads)
+        return len(heads) >= 2 and followed >= 0.8 * len(heads)
+
+    # Where blocks are set apart by blank lines (Otter), a line inside a block that merely ends
+    # in a time ("Встреча 10:30") is text, not a speaker.
+    after_blank = {i: h for i, h in found.items() if i == 0 or not lines[i - 1].strip()}
+    heads = after_blank if laid_out(after_blank) else found
+    if not laid_out(heads):
+        return None
+    prefixed = sum(1 for i, ln in enumerate(lines) if i not in heads and ln.strip()
+                   and (lb := _parse_line_label(ln)[0]) and _plausible_label(lb))
+    if prefixed >= len(heads):
+        return None
+    raw: list[_RawTurn] = []
+    skipped = 0
+    for i, ln in enumerate(lines):
+        if i in heads:
+            label, ts, _k = heads[i]
+            raw.append(_RawTurn(label, "", parse_timestamp(ts)))
+        elif ln.strip():
+            if not raw or _boilerplate(ln):
+                skipped += 1  # a title or date line before the first turn, an export notice
+                continue
+            raw[-1].text = f"{raw[-1].text} {ln.strip()}".strip()
+    kind = "zoom-txt" if sum(1 for h in heads.values() if h[2] == "zoom-txt") > len(heads) / 2 else "otter"
+    starts = [t.start for t in raw if t.start is not None]
+    offset = 0.0
+    if starts and starts[0] >= 3600:
+        offset = starts[0]  # a time of day, not an offset into the call
+    prev = None
+    for t in raw:
+        if t.start is not None:
+            t.start -= offset
+            if prev is not None and t.start < prev - 1800:
+                t.start += 86400  # past midnight
+            prev = t.start
+    raw = _merge_same_speaker([t for t in raw if t.text])
+    if not raw:
+        raise InputFormatError("speaker lines but no text under them")
+    turns, prov = _assign_roles(raw, _lang_of(raw), given)
+    if skipped:
+        prov["skipped_lines"] = skipped
+    if offset:
+        prov["clock_start"] = round(offset, 3)
+    return turns, prov, kind
+
+
+def _merge_same_speaker(raw: list[_RawTurn]) -> list[_RawTurn]:
+    out: list[_RawTurn] = []
+    for t in raw:
+        if out and out[-1].label == t.label:
+            out[-1].text = f"{out[-1].text} {t.text}".strip()
+            out[-1].end = t.end if t.end is not None else out[-1].end
+        else:
+            out.append(t)
+    return out
+
+
+def _lang_of(raw: list[_RawTurn]) -> str:
+    from .language import detect_language
+
+    return detect_language(" ".join(t.text for t in raw[:20]))
 
 
 def _parse_line_label(line: str) -> tuple[str | None, float | None, float | None, str]:
@@ -287,77 +932,96 @@ def _parse_line_label(line: str) -> tuple[str | None, float | None, float | None
     return label.strip(), start, end, text.strip()
 
 
-@dataclass
-class _RawTurn:
-    label: str
-    text: str
-    start: float | None = None
-    end: float | None = None
-
-
-def _assign_roles(raw: list[_RawTurn], language_hint: str | None) -> tuple[list[Turn], dict[str, Any]]:
-    labels: list[str] = []
+def _assign_roles(raw: list[_RawTurn], language_hint: str | None,
+                  given: dict[str, str] | None = None) -> tuple[list[Turn], dict[str, Any]]:
+    raw = [t for t in raw if t.text and t.text.strip()]
+    if not raw:
+        raise InputFormatError("no turns with text")
+    sequence = [str(t.label) for t in raw]
+    texts: dict[str, list[str]] = {}
     for t in raw:
-        if t.label not in labels:
-            labels.append(t.label)
-    known = {lb: r for lb in labels if (r := role_of(lb))}
-    unknown = [lb for lb in labels if lb not in known]
-    roles = dict(known)
-    provenance: dict[str, Any] = {"method": "labels", "confidence": 1.0}
-    if unknown:
-        by_label: dict[str, list[str]] = {}
-        for t in raw:
-            by_label.setdefault(t.label, []).append(t.text)
-        extra, provenance = _resolve_unknown(unknown, by_label, known, raw[0].label if raw else None, language_hint)
-        roles.update(extra)
-    turns = [Turn(roles[t.label], t.text, t.start, t.end) for t in raw if t.text]
+        texts.setdefault(str(t.label), []).append(t.text)
+    roles, provenance = decide_roles(sequence, texts, language_hint, given)
+    turns = [Turn(roles[str(t.label)], t.text.strip(), t.start, t.end) for t in raw]
     return turns, provenance
 
 
-def parse_dialogue(text: str) -> tuple[list[Turn], dict[str, Any]]:
-    """Turns of a plain-text dialogue with role prefixes (see the module doc)."""
-    lines = [ln for ln in text.splitlines()]
-    parsed = [(_parse_line_label(ln) if ln.strip() else None) for ln in lines]
-    # Only labels that look like speakers count: a role word, or a short label used at least twice.
+def _name_like(label: str) -> bool:
+    """'Анна', 'Mary Ann Smith', 'Speaker 3', 'SPEAKER_01': how people and diarizers name speakers."""
+    words = label.split()
+    return bool(words) and len(words) <= 3 and (
+        all(w[:1].isupper() for w in words if w[:1].isalpha()) or bool(re.match(r"(?i)^(speaker|спикер)[\s_]*\d+$", label)))
+
+
+def parse_dialogue(text: str, given: dict[str, str] | None = None) -> tuple[list[Turn], dict[str, Any]]:
+    """Turns of a plain-text dialogue with role prefixes (see the module doc).
+
+    A line holding only a time ("00:05:00", as Google Meet writes every few minutes) times the next
+    turn; export notices ("Transcription ended after ...") and up to `MAX_HEADER_LINES` title lines
+    before the first turn are skipped and counted in the provenance's `skipped_lines`.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    parsed = [(_parse_line_label(ln) if ln.strip() and not _ONLY_TS.match(ln) else None) for ln in lines]
     counts: dict[str, int] = {}
     for p in parsed:
         if p and p[0] and _plausible_label(p[0]):
             counts[p[0]] = counts.get(p[0], 0) + 1
-    known = {lb for lb in counts if role_of(lb)}
-    known_roles = {role_of(lb) for lb in known}
+    keys = _given_keys(list(counts), given or {})
+    n_text = sum(1 for ln in lines if ln.strip() and not _ONLY_TS.match(ln))
+    consistent = n_text and sum(counts.values()) >= 0.8 * n_text
+    # A speaker is a label with a role word or named in --roles, or one used at least twice; in a
+    # file where (almost) every line is labelled, also a name used once (a trainer's one remark).
+    speakers = {lb for lb in counts if role_of(lb) or lb in keys or counts[lb] >= 2
+                or (consistent and _name_like(lb))}
+    known_roles = {role_of(lb) for lb in speakers if role_of(lb)} | {(given or {})[keys[lb]] for lb in speakers if lb in keys}
     if len(known_roles) == 2:
-        speakers = known
-    else:
-        # with one or no role words, the most used other labels are the remaining side(s)
-        others = sorted((lb for lb in counts if lb not in known and counts[lb] >= 2), key=lambda lb: -counts[lb])
-        speakers = known | set(others[: 2 - len(known_roles)])
+        # both sides are named by role: another label must look like a person to be a speaker,
+        # else it is text ("Итак: три окна")
+        speakers = {lb for lb in speakers if role_of(lb) or lb in keys or _name_like(lb)}
     raw: list[_RawTurn] = []
-    for ln, p in zip(lines, parsed):
-        if p is None:
+    pending_start: float | None = None
+    first_unlabelled: tuple[int, str] | None = None
+    skipped = 0
+    for n, (ln, p) in enumerate(zip(lines, parsed), 1):
+        if not ln.strip():
+            continue
+        m = _ONLY_TS.match(ln)
+        if m:
+            pending_start = parse_timestamp(m.group(1))
+            continue
+        if _boilerplate(ln):
+            skipped += 1
             continue
         label, start, end, body = p
         if label is not None and label in speakers:
-            raw.append(_RawTurn(label, body, start, end))
+            raw.append(_RawTurn(label, body, start if start is not None else pending_start, end))
+            pending_start = None
         elif raw:
             # a line without a speaker prefix continues the previous turn
-            piece = ln.strip()
-            raw[-1].text = f"{raw[-1].text} {piece}".strip()
-        elif ln.strip():
+            raw[-1].text = f"{raw[-1].text} {ln.strip()}".strip()
+        else:
             if re.match(r"^\s*(?:#|//|title:|date:|дата:|звонок)", ln, re.I):
+                skipped += 1
                 continue  # a header line before the dialogue starts
-            raise InputFormatError(f"line {lines.index(ln) + 1} has no speaker prefix: {ln.strip()[:60]!r}",
+            if first_unlabelled is None:
+                first_unlabelled = (n, ln.strip())
+            skipped += 1
+    if not raw or (first_unlabelled and (skipped > MAX_HEADER_LINES or len(raw) < 2)):
+        if first_unlabelled:
+            n, ln = first_unlabelled
+            raise InputFormatError(f"line {n} has no speaker prefix: {ln[:60]!r}",
                                    hint="start each turn with a role, e.g. 'Менеджер: …' / 'Клиент: …' or "
                                    "'Agent: …' / 'Customer: …'")
-    if not raw:
         raise InputFormatError("no dialogue lines with a speaker prefix found",
                                hint="start each turn with a role, e.g. 'Менеджер: …' / 'Клиент: …' or "
                                "'Agent: …' / 'Customer: …'")
-    from .language import detect_language
+    turns, prov = _assign_roles(raw, _lang_of(raw), given)
+    if skipped:
+        prov["skipped_lines"] = skipped
+    return turns, prov
 
-    return _assign_roles(raw, detect_language(" ".join(t.text for t in raw[:20])))
 
-
-def parse_subtitles(text: str) -> tuple[list[Turn], dict[str, Any]]:
+def parse_subtitles(text: str, given: dict[str, str] | None = None) -> tuple[list[Turn], dict[str, Any]]:
     """Turns of an SRT or WebVTT file with speaker tags (see the module doc)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     blocks = re.split(r"\n\s*\n", text.strip())
@@ -365,7 +1029,9 @@ def parse_subtitles(text: str) -> tuple[list[Turn], dict[str, Any]]:
     for b in blocks:
         lines = b.split("\n")
         if lines and lines[0].strip().upper().startswith("WEBVTT"):
-            continue
+            lines = lines[1:]
+            while lines and re.match(r"^[\w-]+:", lines[0].strip()) and "-->" not in lines[0]:
+                lines = lines[1:]  # header fields: "Kind: captions", "Language: ru"
         if lines and re.match(r"^(NOTE|STYLE|REGION)\b", lines[0].strip()):
             continue
         ti = next((i for i, ln in enumerate(lines[:3]) if "-->" in ln), None)
@@ -381,10 +1047,21 @@ def parse_subtitles(text: str) -> tuple[list[Turn], dict[str, Any]]:
             cues.append((start or 0.0, end or 0.0, body))
     if not cues:
         raise InputFormatError("no subtitle cues found", hint="an SRT/VTT file needs 'start --> end' cue timings")
+    # "Name: text" counts as a speaker when the name is short, has a role word, is named in
+    # --roles, or recurs (Zoom writes full names: "Mary Ann Smith: ...")
+    counts: dict[str, int] = {}
+    for _s, _e, body in cues:
+        for line in body.split("\n"):
+            lab = _parse_line_label(html.unescape(_TAGS.sub("", line)).strip())[0]
+            if lab:
+                counts[lab] = counts.get(lab, 0) + 1
+    keys = _given_keys(list(counts), given or {})
+    prefix_ok = {lb for lb, n in counts.items() if _plausible_label(lb)
+                 and (role_of(lb) or lb in keys or len(lb.split()) <= 2 or n >= 2)}
     raw: list[_RawTurn] = []
     any_tag = False
     for start, end, body in cues:
-        parts = _cue_parts(body)
+        parts = _cue_parts(body, prefix_ok)
         n = sum(len(t) for _, t in parts) or 1
         t0 = start
         for label, txt in parts:
@@ -406,7 +1083,8 @@ def parse_subtitles(text: str) -> tuple[list[Turn], dict[str, Any]]:
             t0 = t1
     if not any_tag:
         raise InputFormatError("no speaker tags in the subtitles",
-                               hint="mark speakers with <v Agent>, 'Agent:' or '[Customer]' at the start of a cue")
+                               hint="mark speakers with <v Agent>, 'Agent:', '[Customer]' or a '(Name)' line "
+                               "at the start of a cue")
     if raw and raw[0].label == "":
         # text before the first tag belongs to the first tagged speaker
         first = next(t.label for t in raw if t.label)
@@ -415,14 +1093,17 @@ def parse_subtitles(text: str) -> tuple[list[Turn], dict[str, Any]]:
             raw[1].text = f"{raw[0].text} {raw[1].text}"
             raw[1].start = raw[0].start
             raw.pop(0)
-    from .language import detect_language
-
-    return _assign_roles(raw, detect_language(" ".join(t.text for t in raw[:20])))
+    return _assign_roles(raw, _lang_of(raw), given)
 
 
-def _cue_parts(body: str) -> list[tuple[str | None, str]]:
-    """(label or None, clean text) pieces of one cue; a new piece starts at each speaker tag."""
+_NAME_LINE = re.compile(r"^[\[(](?P<label>[^\])]{1,40})[\])]\s*:?\s*(?P<text>.*)$")
+
+
+def _cue_parts(body: str, prefix_ok: set[str] | None = None) -> list[tuple[str | None, str]]:
+    """(label or None, clean text) pieces of one cue; a new piece starts at each speaker tag:
+    `<v Name>`, a '(Name)' / '[Name]' line or prefix, or 'Name:' for a name in `prefix_ok`."""
     parts: list[tuple[str | None, str]] = []
+    pending: str | None = None
     for line in body.split("\n"):
         line = line.strip()
         if not line:
@@ -433,10 +1114,24 @@ def _cue_parts(body: str) -> list[tuple[str | None, str]]:
             label = vm.group(1).strip()
             line = line[: vm.start()] + line[vm.end():]
         clean = html.unescape(_TAGS.sub("", line)).strip()
+        clean = re.sub(r"^[-–—]\s+", "", clean)
+        if label is None:
+            nm = _NAME_LINE.match(clean)
+            if nm and _plausible_label(nm.group("label")) and (
+                    role_of(nm.group("label")) or nm.group("label").strip()[:1].isupper()):
+                label, clean = nm.group("label").strip(), nm.group("text").strip()
+            elif nm and not nm.group("text").strip():
+                continue  # "(смеётся)", "[музыка]": a sound, not speech
         if label is None:
             lab, _s, _e, rest = _parse_line_label(clean)
-            if lab is not None and _plausible_label(lab) and (role_of(lab) or len(lab.split()) <= 2):
+            if lab is not None and (lab in prefix_ok if prefix_ok is not None else
+                                    _plausible_label(lab) and (role_of(lab) or len(lab.split()) <= 2)):
                 label, clean = lab, rest
+        if label is not None and not clean:
+            pending = label  # a "(Name)" line: the speaker of the lines below
+            continue
+        if label is None and pending is not None:
+            label, pending = pending, None
         if not clean:
             continue
         if label is None and parts:
@@ -446,22 +1141,63 @@ def _cue_parts(body: str) -> list[tuple[str | None, str]]:
     return parts
 
 
-def _calls_from_file(path: Path) -> tuple[list[Call], str]:
+def _sniff(text: str, suffix: str) -> str:
+    """'json', 'subtitles' or 'text' by content; the suffix only decides for .json/.jsonl."""
+    s = text.lstrip("\ufeff \t\r\n")
+    if suffix in (".json", ".jsonl") or s.startswith("{"):
+        return "json"
+    if s.startswith("["):
+        try:
+            _json_values(s)
+            return "json"
+        except InputFormatError:
+            pass  # "[Марина] 10:15:32" or "[00:05] Менеджер: ...": text
+    if s[:6].upper() == "WEBVTT":
+        return "subtitles"
+    head = [ln for ln in s.split("\n")[:40] if ln.strip()]
+    if sum(1 for ln in head if "-->" in ln) >= max(1, len(head) // 6):
+        return "subtitles"
+    return "text"
+
+
+def _calls_from_file(path: Path, given: dict[str, str] | None = None) -> tuple[list[Call], str]:
+    """The calls in one transcript file and its format (a key of FORMAT_NAMES), by content.
+
+    Raises InputFormatError; its message starts with the detected format's name when that is not
+    the call JSON or a plain dialogue."""
     suffix = path.suffix.lower()
-    text = _read_text(path)
-    if suffix in (".json", ".jsonl"):
-        return _calls_from_json(path, text), "json"
+    text = _read_docx(path) if suffix == ".docx" else _read_text(path)
     if not text.strip():
         raise InputFormatError("the file is empty")
-    if suffix == ".txt":
-        turns, prov = parse_dialogue(text)
-        fmt = "text"
-    elif suffix in (".srt", ".vtt"):
-        turns, prov = parse_subtitles(text)
-        fmt = suffix[1:]
-    else:
-        raise InputFormatError(f"unknown transcript type {suffix!r}",
-                               hint="call JSON (.json/.jsonl), dialogue text (.txt), subtitles (.srt/.vtt)")
+    kind = _sniff(text, suffix)
+    fmt = "json" if kind == "json" else kind
+    try:
+        if kind == "json":
+            data = _json_values(text)
+            fmt = _json_kind(data) or "unknown-json"
+            if fmt == "json":
+                return _calls_from_json(path, data, given), "json"
+            if fmt == "unknown-json":
+                keys = ", ".join(list(data)[:8]) if isinstance(data, dict) else type(data).__name__
+                raise InputFormatError(f"JSON of an unknown layout (top level: {keys})",
+                                       hint="callbridge reads the call format (\"turns\"), Amazon Transcribe, "
+                                       "Whisper/WhisperX and Yandex SpeechKit JSON")
+            raw = _JSON_PARSERS[fmt](data)
+            turns, prov = _assign_roles(raw, _lang_of(raw), given)
+        elif kind == "subtitles":
+            fmt = "vtt" if text.lstrip("\ufeff \t\r\n")[:6].upper() == "WEBVTT" or suffix == ".vtt" else "srt"
+            turns, prov = parse_subtitles(text, given)
+        else:
+            blocks = parse_blocks(text, given)
+            if blocks is not None:
+                turns, prov, fmt = blocks
+            else:
+                fmt = "text"
+                turns, prov = parse_dialogue(text, given)
+    except InputFormatError as e:
+        if fmt not in ("json", "text", "unknown-json"):
+            e.message = f"{FORMAT_NAMES.get(fmt, fmt)}: {e.message}"
+        raise
     return [Call(path.stem, turns, source={"roles": prov})], fmt
 
 
@@ -510,17 +1246,20 @@ def expand_transcript_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     return out
 
 
-def _settings_hash() -> str:
+def _settings_hash(given: dict[str, str] | None = None) -> str:
     rules = RULES_PATH.read_bytes()
-    return hashlib.sha1(IMPORT_VERSION.encode() + rules).hexdigest()[:16]
+    roles = json.dumps(sorted((given or {}).items()), ensure_ascii=False).encode()
+    return hashlib.sha1(IMPORT_VERSION.encode() + rules + (roles if given else b"")).hexdigest()[:16]
 
 
 def import_paths(paths: Iterable[str | os.PathLike], store, metadata: Any = None,
-                 log: Callable[[str], None] | None = None) -> ImportSummary:
+                 log: Callable[[str], None] | None = None, roles: dict[str, str] | str | None = None) -> ImportSummary:
     """Import transcript files (or folders of them) into `store`.
 
     `metadata`: a CRM table from `nlp.metadata.read_metadata`, or the path of its CSV/XLSX; rows
     are merged into the calls they match (by call_id, file name or stem).
+    `roles`: speaker name -> 'agent'/'customer' overrides, as `parse_roles_option` returns or its
+    "Name=agent,Name=customer" text; a name no file uses is reported in `summary.warnings`.
     """
     from .language import detect_language
     from .metadata import apply_metadata, find_row, read_metadata
@@ -528,9 +1267,12 @@ def import_paths(paths: Iterable[str | os.PathLike], store, metadata: Any = None
     t0 = time.time()
     log = log or (lambda m: None)
     table = read_metadata(metadata) if isinstance(metadata, (str, os.PathLike)) else metadata
+    given = parse_roles_option(roles) if isinstance(roles, str) else dict(roles or {})
     summary = ImportSummary()
+    summary.warnings += [f"metadata: {w}" for w in getattr(table, "warnings", None) or []]
     files = expand_transcript_inputs(paths)
-    shash = _settings_hash()
+    shash = _settings_hash(given)
+    named: set[str] = set()
     seen_ids: dict[str, str] = {}
     used_keys: set[str] = set()
     for i, f in enumerate(files, 1):
@@ -540,7 +1282,7 @@ def import_paths(paths: Iterable[str | os.PathLike], store, metadata: Any = None
             continue
         try:
             sha = file_sha256(f)
-            calls, fmt = _calls_from_file(f)
+            calls, fmt = _calls_from_file(f, given)
         except CallbridgeError as e:
             _fail(summary, store, f, stem_id, _reason(e, f), log)
             continue
@@ -559,6 +1301,7 @@ def import_paths(paths: Iterable[str | os.PathLike], store, metadata: Any = None
                 _fail(summary, store, f, cid, "the call has no turns with text", log)
                 continue
             seen_ids[cid] = str(f)
+            named.update((call.source.get("roles") or {}).get("given") or [])
             key = find_row(table, original, str(f)) if table else None
             if key is not None:
                 used_keys.add(key)
@@ -579,6 +1322,9 @@ def import_paths(paths: Iterable[str | os.PathLike], store, metadata: Any = None
                 continue
             summary.imported.append(ImportResult(str(f), cid, "imported", format=fmt, n_turns=len(call.turns)))
             log(f"[{i}/{len(files)}] {_shown(f, cid)}: {len(call.turns)} turns, {call.language}")
+    unused = [k for k in given if k not in named]
+    if unused and files:
+        summary.warnings.append(f"--roles names no speaker in these files: {', '.join(unused)}")
     if table:
         rest = {k: v for k, v in table.items() if k not in used_keys}
         matched_rest, unmatched = apply_metadata(store, rest) if rest else (0, [])

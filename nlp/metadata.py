@@ -1,14 +1,20 @@
 """CRM metadata: read a CSV (or XLSX) of calls and join it to the stored calls.
 
-`read_metadata(path)` returns `{key: fields}` where `key` is the row's call_id or file name and
-`fields` holds the known CRM fields in canonical form (`date` ISO, `outcome` one of won/lost/
-pending, `amount` a number, `agent`/`lead_source`/`campaign` strings) plus every other column
+`read_metadata(path)` returns `{key: fields}` where `key` is the row's call_id, deal id or file
+name and `fields` holds the known CRM fields in canonical form (`date` ISO, `outcome` one of won/
+lost/pending, `amount` a number, `agent`/`lead_source`/`campaign` strings) plus every other column
 as it was written. Column names and outcome words are data (`rules/metadata.json`): Russian and
-English CRM exports use many spellings. A whole file is checked before anything is joined, so a
-typo in row 900 fails the run before hours of transcription, with every problem listed.
+English CRM exports (amoCRM/Kommo, Bitrix24, HubSpot, Salesforce, ...) use many spellings.
+
+The file is read before any work starts. A file whose structure is wrong (no key column, not a
+table, undecodable, most rows longer than the header) stops the run with InputFormatError. A bad
+value in a row never does: a stage that is not a won/lost one (a pipeline's own stage) reads as
+pending, a date or amount that cannot be read is left out, a row with no key or a repeated key is
+skipped; each kind of problem becomes one line in the table's `warnings`, with its rows.
 
 `apply_metadata(store, table)` merges each row into the call whose call_id, source file name or
-file stem equals the key (case-insensitive as a fallback).
+file stem equals the key (case-insensitive as a fallback); a numeric key of 5+ digits (a CRM deal
+id) also matches a file stem holding it as a separate number ("18345601_2.mp3").
 """
 
 from __future__ import annotations
@@ -17,17 +23,33 @@ import csv
 import io
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .errors import InputFormatError
 from .types import METADATA_FIELDS, OUTCOMES
 
 RULES_PATH = Path(__file__).with_name("rules") / "metadata.json"
-MAX_PROBLEMS = 10
-_SPACES = re.compile(r"[\s_\-]+")
+MAX_WARNINGS = 20          # kinds of problems listed; the rest are counted
+MAX_ROWS_LISTED = 8
+_SPACES = re.compile(r"[\W_]+")
+# Bitrix24 stage ids carry the pipeline: "C3:WON", "C3:LOSE"
+_PIPELINE_PREFIX = re.compile(r"^\s*C\d+:", re.I)
+# Excel stores dates as days since 1899-12-30; 20000..80000 is 1954..2119
+_EXCEL_SERIAL = re.compile(r"^\d{5}(?:[.,]\d+)?$")
+_EXCEL_EPOCH = datetime(1899, 12, 30)
+_DEAL_ID = re.compile(r"\d{5,}")
+
+
+class MetadataTable(dict):
+    """`{key: fields}` as `read_metadata` returns it, plus `warnings`: one line per kind of problem
+    found in the rows (which rows, what was done instead)."""
+
+    def __init__(self, *args: Any, warnings: list[str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.warnings: list[str] = list(warnings or [])
 
 
 @lru_cache(maxsize=1)
@@ -42,11 +64,17 @@ def _rules() -> dict[str, Any]:
 
 
 def _norm_word(s: str) -> str:
-    return _SPACES.sub(" ", str(s).strip().lower().replace("ё", "е")).strip()
+    return _SPACES.sub(" ", _PIPELINE_PREFIX.sub("", str(s)).strip().lower().replace("ё", "е")).strip()
 
 
 def _norm_header(s: str) -> str:
     return " ".join(str(s).replace("\ufeff", "").strip().lower().replace("ё", "е").split())
+
+
+def _bare_header(s: str) -> str:
+    """A header without its unit: 'Бюджет, руб.' / 'Сумма (₽)' / 'Amount (USD)' -> the name alone."""
+    h = re.sub(r"\s*[(\[][^)\]]*[)\]]\s*", " ", _norm_header(s))
+    return h.split(",")[0].strip()
 
 
 # ---- reading ------------------------------------------------------------------------------
@@ -115,39 +143,90 @@ def _cell_text(c: Any) -> str:
     return str(c)
 
 
-def read_metadata(csv_path: str | Path) -> dict[str, dict[str, Any]]:
-    """`{call_id or file name: {field: value}}` from a CRM CSV/XLSX; raises InputFormatError on bad data."""
+def _find_columns(header: list[str], path: Path) -> tuple[int, dict[str, int]]:
+    """(key column, {field: column}) by the aliases of rules/metadata.json, exact names first,
+    then names without their unit ('Бюджет, руб.')."""
+    rules = _rules()
+    exact = [_norm_header(h) for h in header]
+    bare = [_bare_header(h) for h in header]
+
+    def find(aliases: list[str], taken: set[int]) -> int | None:
+        for names in (exact, bare):
+            for alias in aliases:
+                for i, name in enumerate(names):
+                    if name == alias and i not in taken:
+                        return i
+        return None
+
+    key_col = find(rules["key_columns"], set())
+    if key_col is None:
+        raise InputFormatError(f"no key column among {', '.join(repr(h) for h in header[:12])}", path=str(path),
+                               hint="name the column holding the call id, deal id or recording file name "
+                               "'call_id', 'id' or 'file'")
+    field_cols: dict[str, int] = {}
+    for field in METADATA_FIELDS:
+        i = find(rules["columns"][field], {key_col, *field_cols.values()})
+        if i is not None:
+            field_cols[field] = i
+    return key_col, field_cols
+
+
+class _Problems:
+    """Row problems grouped by what went wrong, so 10 000 rows of one custom stage make one line."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[int]] = {}
+
+    def add(self, what: str, row: int) -> None:
+        self.rows.setdefault(what, []).append(row)
+
+    def count(self, prefix: str) -> int:
+        return sum(len(r) for w, r in self.rows.items() if w.startswith(prefix))
+
+    def lines(self) -> list[str]:
+        out = []
+        for what, rows in list(self.rows.items())[:MAX_WARNINGS]:
+            shown = ", ".join(map(str, rows[:MAX_ROWS_LISTED]))
+            more = f" and {len(rows) - MAX_ROWS_LISTED} more" if len(rows) > MAX_ROWS_LISTED else ""
+            out.append(f"{what} (row{'s' if len(rows) > 1 else ''} {shown}{more})")
+        if len(self.rows) > MAX_WARNINGS:
+            out.append(f"... and {len(self.rows) - MAX_WARNINGS} more kinds of problems")
+        return out
+
+
+def read_metadata(csv_path: str | Path | dict, warn: Callable[[str], None] | None = None) -> MetadataTable:
+    """`{call_id, deal id or file name: {field: value}}` from a CRM CSV/XLSX, with `.warnings`.
+
+    Raises InputFormatError only when the file's structure is wrong (see the module doc); problems
+    in single rows become warnings (also passed to `warn`, one line each). A table already read is
+    returned as it is, so callers may read the file early and pass the table on.
+    """
+    if isinstance(csv_path, dict):
+        return csv_path if isinstance(csv_path, MetadataTable) else MetadataTable(csv_path)
     path = Path(csv_path)
     if not path.exists():
         raise InputFormatError("metadata file not found", path=str(path))
     header, rows = _read_rows(path)
-    rules = _rules()
-    names = [_norm_header(h) for h in header]
-    key_col = next((names.index(k) for k in rules["key_columns"] if k in names), None)
-    if key_col is None:
-        raise InputFormatError(f"no key column among {', '.join(repr(h) for h in header[:12])}", path=str(path),
-                               hint="name the column holding the call id or recording file name 'call_id' or 'file'")
-    field_cols: dict[str, int] = {}
-    for field in METADATA_FIELDS:
-        for alias in rules["columns"][field]:
-            i = names.index(alias) if alias in names else -1
-            if i >= 0 and i != key_col and i not in field_cols.values():
-                field_cols[field] = i
-                break
+    key_col, field_cols = _find_columns(header, path)
     extra_cols = [i for i in range(len(header)) if i != key_col and i not in field_cols.values()
                   and header[i].strip()]
     day_first = _date_order([r[field_cols["date"]] for r in rows if "date" in field_cols and len(r) > field_cols["date"]])
-    table: dict[str, dict[str, Any]] = {}
+    table = MetadataTable()
     first_row: dict[str, int] = {}
-    problems: list[str] = []
+    problems = _Problems()
+    key_name = header[key_col].strip()
     for n, row in enumerate(rows, start=2):  # row 1 is the header
+        if len(row) > len(header) and any(c.strip() for c in row[len(header):]):
+            problems.add(f"more cells than the header's {len(header)} columns (an unquoted separator "
+                         "inside a value?): row skipped", n)
+            continue
         row = row + [""] * (len(header) - len(row))
         key = row[key_col].strip()
         if not key:
-            problems.append(f"row {n}: the key column '{header[key_col].strip()}' is empty")
+            problems.add(f"the key column '{key_name}' is empty: row skipped", n)
             continue
         if key in first_row:
-            problems.append(f"row {n}: {key!r} already appears in row {first_row[key]}")
+            problems.add(f"{key!r} already appears in row {first_row[key]}: the later row is skipped", n)
             continue
         first_row[key] = n
         fields: dict[str, Any] = {}
@@ -155,22 +234,39 @@ def read_metadata(csv_path: str | Path) -> dict[str, dict[str, Any]]:
             value = row[i].strip()
             if not value:
                 continue
+            col = header[i].strip()
+            if field == "outcome":
+                fields[field] = _outcome_or_pending(value, col, n, problems)
+                continue
             try:
                 fields[field] = _CONVERT[field](value, day_first)
             except ValueError as e:
-                problems.append(f"row {n}, column '{header[i].strip()}': {e}")
+                problems.add(f"column '{col}': {e}: left out", n)
         for i in extra_cols:
             value = row[i].strip()
             if value:
                 fields[header[i].strip()] = value
         table[key] = fields
-    if problems:
-        more = f" (and {len(problems) - MAX_PROBLEMS} more)" if len(problems) > MAX_PROBLEMS else ""
-        raise InputFormatError("bad metadata: " + "; ".join(problems[:MAX_PROBLEMS]) + more, path=str(path),
-                               hint=f"outcome must be one of {', '.join(OUTCOMES)} (or a synonym such as "
-                               "'успех', 'отказ', 'в работе'); dates like 2026-09-14 or 14.09.2026; "
-                               "amounts like 54000 or 54 000,50")
+    misshapen = problems.count("more cells than")
+    if rows and misshapen > len(rows) / 2:
+        raise InputFormatError(f"{misshapen} of {len(rows)} rows have more cells than the header has columns",
+                               path=str(path), hint="check the separator, and quote values that contain it")
+    table.warnings = problems.lines()
+    if any(w.startswith("column") and "read as pending" in w for w in table.warnings):
+        table.warnings.append("to count a pipeline's own stage as won or lost, add it to 'outcomes' in "
+                              f"{RULES_PATH}")
+    for w in table.warnings if warn else []:
+        warn(w)
     return table
+
+
+def _outcome_or_pending(value: str, column: str, row: int, problems: _Problems) -> str:
+    try:
+        return normalize_outcome(value)
+    except ValueError:
+        # A pipeline's own stage ("КП отправлено") means the deal is still open
+        problems.add(f"column '{column}': {value!r} is not a won or lost stage: read as pending", row)
+        return "pending"
 
 
 # ---- values -------------------------------------------------------------------------------
@@ -194,6 +290,16 @@ def _date_order(values: list[str]) -> bool:
 
 def _to_date(value: str, day_first: bool = True) -> str:
     v = value.strip()
+    if _EXCEL_SERIAL.match(v):
+        days = float(v.replace(",", "."))
+        if 20000 <= days <= 80000:
+            dt = _EXCEL_EPOCH + timedelta(days=days)
+            return dt.strftime("%Y-%m-%d") if days.is_integer() else dt.strftime("%Y-%m-%dT%H:%M")
+    if re.fullmatch(r"(?:19|20)\d{6}", v):
+        try:
+            return datetime.strptime(v, "%Y%m%d").strftime("%Y-%m-%d")
+        except ValueError:
+            raise ValueError(f"{value!r} is not a valid date") from None
     iso = v[:-6] if re.search(r"[+-]\d\d:\d\d$", v) else v.rstrip("Z")
     for fmt in _DATE_FORMATS:
         try:
@@ -211,7 +317,7 @@ def _to_date(value: str, day_first: bool = True) -> str:
         except ValueError:
             raise ValueError(f"{value!r} is not a valid date") from None
         return dt.strftime("%Y-%m-%dT%H:%M") if m.group(4) else dt.strftime("%Y-%m-%d")
-    raise ValueError(f"{value!r} is not a date (use 2026-09-14 or 14.09.2026)")
+    raise ValueError(f"{value!r} is not a date (use 2026-09-14, 14.09.2026 or an Excel date number)")
 
 
 def normalize_outcome(value: str) -> str:
@@ -271,10 +377,13 @@ class _Index:
     def __init__(self, table: dict[str, dict[str, Any]]):
         self.exact: dict[str, str] = {}
         self.loose: dict[str, str] = {}
+        self.ids: dict[str, str] = {}
         for key in table:
             for k in (key, Path(key).name, Path(key).stem):
                 self.exact.setdefault(k, key)
                 self.loose.setdefault(k.lower(), key)
+            if _DEAL_ID.fullmatch(key.strip()):
+                self.ids[key.strip()] = key
 
     def find(self, candidates: list[str]) -> str | None:
         for c in candidates:
@@ -283,6 +392,12 @@ class _Index:
         for c in candidates:
             if c.lower() in self.loose:
                 return self.loose[c.lower()]
+        if self.ids:
+            # a CRM deal id inside a recording's name: "18345601_2.mp3", "deal-18345601 (call 2).txt"
+            for c in candidates:
+                hits = {self.ids[t] for t in re.findall(r"\d+", c) if t in self.ids}
+                if len(hits) == 1:
+                    return hits.pop()
         return None
 
 

@@ -164,6 +164,8 @@ def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, stor
                                        or (s == "metadata" and not meta_table) or (s == "gaps" and not script_obj))]
     prog = Progress(stages, out)
     result = RunResult(out_path, store_path, audio, transcripts, ignored)
+    for w in getattr(meta_table, "warnings", None) or []:
+        prog.log(f"metadata: warning: {w}")  # a bad value in one row: the row is kept, the value read as said
     if ignored:
         from .redact import safe_path
 

@@ -15,29 +15,39 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def import_(
         inputs: List[Path] = typer.Argument(..., help="Transcript files or folders (searched recursively): call "
-                                            "JSON (.json, .jsonl), plain-text dialogues with role prefixes "
-                                            "(.txt: 'Менеджер:', 'Клиент:', 'Agent:', 'Customer:', ...), "
-                                            "subtitles with speaker tags (.srt, .vtt)."),
+                                            "JSON (.json, .jsonl), dialogues with role prefixes or speaker-and-time "
+                                            "lines (.txt, .docx: Otter, Teams, Zoom, Google Meet), subtitles with "
+                                            "speaker tags (.srt, .vtt), Amazon Transcribe, Whisper/WhisperX and "
+                                            "Yandex SpeechKit JSON."),
         store: Path = typer.Option(Path("./callbridge-data"), "--store", help=STORE_HELP),
         metadata: Optional[Path] = typer.Option(None, "--metadata", help="CRM CSV/XLSX joined by call_id or file "
                                                 "name (date, agent, lead_source, campaign, outcome, amount; "
                                                 "other columns kept)."),
+        roles: Optional[str] = typer.Option(None, "--roles", help="Speaker roles by name, overriding the "
+                                            "guess: \"Марина Кузнецова=agent,Олег Сидоров=customer\" (also "
+                                            "labels such as spk_0, SPEAKER_01, 'channel 1')."),
         strict: bool = typer.Option(False, "--strict", help="Exit 1 if any file failed."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-file progress."),
     ) -> None:
         """Import existing transcripts into the store, skipping speech recognition.
 
+        The format is detected from the content: call JSON, dialogue text, Otter/Teams/Zoom/Meet
+        text and .docx, SRT/WebVTT, Amazon Transcribe, Whisper/WhisperX, Yandex SpeechKit JSON.
         call_id is the JSON's call_id or the file stem; the language is detected. A broken file
         fails alone with its reason (printed and stored); rerunning skips unchanged files.
         Exit code 0 unless --strict or nothing succeeded.
         """
-        from ..importers import import_paths
+        from ..importers import import_paths, parse_roles_option
         from ..metadata import read_metadata
+        from ..options import check_inputs
         from ..store import Store
 
-        table = read_metadata(metadata) if metadata else None  # a bad CSV fails before any work
+        # options and the CRM file are checked before any work: a bad one leaves no store behind
+        given = parse_roles_option(roles)
+        check_inputs(inputs)
+        table = read_metadata(metadata) if metadata else None
         with Store(store) as st:
-            summary = import_paths(inputs, st, metadata=table, log=None if quiet else eprint)
+            summary = import_paths(inputs, st, metadata=table, log=None if quiet else eprint, roles=given)
         eprint(summary.text())
         code = summary.exit_code(strict)
         if code:

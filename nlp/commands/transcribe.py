@@ -46,22 +46,28 @@ def register(app: typer.Typer) -> None:
         settings. A bad file fails alone and is reported; exit code 0 unless --strict or nothing
         succeeded.
         """
+        from ..options import check_inputs, check_transcribe_options
         from ..store import Store
         from ..transcribe import read_vocabulary, transcribe_paths
 
-        lang = language.strip().lower()
-        if agent_channel not in ("auto", "left", "right"):
-            raise typer.BadParameter("use left, right or auto", param_hint="--agent-channel")
+        # every option and small file is checked before the store is created or the model loads
+        opts = check_transcribe_options(language=language, device=device, compute_type=compute_type, model=model,
+                                        agent_channel=agent_channel, workers=workers)
+        check_inputs(inputs)
         vocab = read_vocabulary(vocabulary) if vocabulary else []
         scr = None
         if script:
             from ..script import read_script
 
             scr = read_script(script)
+        table = None
+        if metadata:
+            from ..metadata import read_metadata
+
+            table = read_metadata(metadata, warn=lambda w: eprint(f"metadata: warning: {w}"))
         with Store(store) as st:
-            summary = transcribe_paths(inputs, st, metadata=metadata, model=model, device=device,
-                                       compute_type=compute_type, language=lang, agent_channel=agent_channel,
-                                       vocabulary=vocab, script=scr, workers=workers, progress=not quiet)
+            summary = transcribe_paths(inputs, st, metadata=table, vocabulary=vocab, script=scr,
+                                       progress=not quiet, **opts)
         eprint(summary.text())
         code = summary.exit_code(strict)
         if code:
