@@ -150,6 +150,13 @@ def test_field_case_phone_and_name_in_file_name_reach_no_output(tmp_path):
     with Store(store) as st:
         assert st.call_ids() == [pid]
 
+    # `run`: every stage in one go, its progress display included
+    said = {}
+    cli(["run", FIELD, "--out", tmp_path / "run", "--script", tmp_path / "on" / "script.md"], said)
+    files = outputs(tmp_path / "run", tmp_path / "run" / "store")
+    assert "report.html" in files and "script-gaps/adherence.csv" in files
+    assert leaks(files, FIELD_SECRETS) == [] and leaks(said, FIELD_SECRETS) == []
+
     files, _, _ = run_chain(FIELD, tmp_path / "off", redact_on=False)
     stem = Path(FIELD_NAME).stem
     for name in ("report/report.md", "report/tables/quotes.csv", "calls.json", "calls.csv", "statements.jsonl",
