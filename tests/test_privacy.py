@@ -207,6 +207,14 @@ def test_import_lines_and_failures_show_no_personal_file_names(tmp_path):
         failed = st.errors("import")
         assert len(failed) == 1 and PSEUDONYM_RE.match(failed[0]["call_id"])
         assert st.aliases()[bad.stem] == failed[0]["call_id"]
+        assert bad.name in failed[0]["source_path"]  # the store keeps it, for `callbridge ids`
+    # the report's failed-files table: call id, path and message, none personal
+    r = CliRunner().invoke(app, ["report", "--store", str(tmp_path / "st"), "--out", str(tmp_path / "rep")])
+    assert r.exit_code == 0, r.output
+    html = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    md = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+    assert failed[0]["call_id"] in html and failed[0]["call_id"] in md
+    assert leaks({"html": html, "md": md}, ["Кузнецова", "Мария", "926 111", "Кравцов", "79165554433"]) == []
 
 
 # ---- pseudonymous ids --------------------------------------------------------------------------
