@@ -487,3 +487,44 @@ def test_many_named_speakers_never_drop_the_call(tmp_path):
     assert len(call.turns) == 8 and call.turns[0].speaker == "agent"
     assert {t.speaker for t in call.turns} == {"agent", "customer"}
     assert len(call.source["roles"]["speakers"]) == 4
+
+
+def test_numeric_speaker_ids_are_speakers(tmp_path):
+    # some diarizers write speaker 0 / 1 as numbers; 0 is a speaker, not "no speaker"
+    data = {"segments": [{"start": 0.0, "end": 2.0, "text": " Good morning, Brightside Roofing, this is Dana.", "speaker": 0},
+                         {"start": 2.5, "end": 4.0, "text": " How much is a roof?", "speaker": 1},
+                         {"start": 4.5, "end": 6.0, "text": " Let me check. Okay.", "speaker": 0, "words": [
+                             {"word": "Let", "start": 4.5, "end": 4.7, "speaker": 0},
+                             {"word": "me", "start": 4.8, "end": 4.9, "speaker": 0},
+                             {"word": "check.", "start": 5.0, "end": 5.2, "speaker": 0},
+                             {"word": "Okay.", "start": 5.5, "end": 5.9, "speaker": 1}]}]}
+    call, fmt = one_call(write(tmp_path, "n.json", data))
+    assert fmt == "whisperx"
+    assert [(t.speaker, t.start) for t in call.turns] == [("agent", 0.0), ("customer", 2.5), ("agent", 4.5),
+                                                          ("customer", 5.5)]
+    assert call.source["roles"]["labels"] == {"0": "agent", "1": "customer"}
+
+
+def test_zoom_vtt_third_speaker_with_one_remark_is_not_merged(tmp_path):
+    vtt = ("WEBVTT\n\n1\n00:00:00.500 --> 00:00:04.000\nMary Ann Keller: Good morning, Brightside Roofing, this is "
+           "Mary Ann, how can I help you?\n\n2\n00:00:04.500 --> 00:00:07.000\nTom J Walsh: Hi, how much does a new "
+           "roof cost? I need it before winter.\n\n3\n00:00:07.500 --> 00:00:10.000\nRay De Luca: Hi Tom, this is Ray, "
+           "the estimator, let me check the schedule, we can offer Thursday.\n\n"
+           "4\n00:00:10.500 --> 00:00:12.000\nTom J Walsh: Too expensive for me.\n")
+    call, _ = one_call(write(tmp_path, "z.vtt", vtt))
+    assert [t.speaker for t in call.turns] == ["agent", "customer", "agent", "customer"]
+    assert call.turns[2].text.startswith("Hi Tom, this is Ray") and call.turns[2].start == 7.5
+    assert call.source["roles"]["labels"]["Ray De Luca"] == "agent"
+
+
+def test_more_speakers_than_the_joint_search_takes_still_import():
+    from nlp.importers import MAX_JOINT_SPEAKERS
+
+    names = [f"Speaker {i}" for i in range(MAX_JOINT_SPEAKERS + 3)]
+    lines = ["Speaker 0: Добрый день, компания Окна Плюс, меня зовут Анна, чем могу помочь?"]
+    for n in names[1:]:
+        lines += [f"{n}: Сколько стоит окно? Я хочу поменять окна.", "Speaker 0: Могу предложить бесплатный замер."]
+    turns, prov = parse_dialogue("\n".join(lines) + "\n")
+    assert len(turns) == len(lines) and turns[0].speaker == "agent"
+    assert [t.speaker for t in turns[1:3]] == ["customer", "agent"]
+    assert len(prov["speakers"]) == len(names)
