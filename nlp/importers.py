@@ -1234,7 +1234,7 @@ def _calls_from_file(path: Path, given: dict[str, str] | None = None) -> tuple[l
 
 # ---- public -------------------------------------------------------------------------------
 def is_transcript_file(path: str | os.PathLike) -> bool:
-    """True for a file `import` reads by its type (json, jsonl, txt, srt, vtt); hidden files excluded."""
+    """True for a file `import` reads by its type (json, jsonl, txt, srt, vtt, docx); hidden files excluded."""
     p = Path(path)
     if p.suffix.lower() not in TRANSCRIPT_EXTENSIONS or p.name.startswith("."):
         return False

@@ -528,3 +528,16 @@ def test_more_speakers_than_the_joint_search_takes_still_import():
     assert len(turns) == len(lines) and turns[0].speaker == "agent"
     assert [t.speaker for t in turns[1:3]] == ["customer", "agent"]
     assert len(prov["speakers"]) == len(names)
+
+
+def test_otter_export_with_title_and_footer(tmp_path):
+    txt = ("Roof consultation\nMon, 9/14 10:02AM • 4:10\n\nDana Whitfield  0:00\nGood morning, Brightside Roofing, "
+           "this is Dana. How can I help?\n\nUnknown Speaker  0:06\nHi. How much does a new roof cost?\nWe have a "
+           "leak over the kitchen.\n\nDana Whitfield  0:15\nLet me book a free inspection.\n\n"
+           "Transcribed by https://otter.ai\n")
+    call, fmt = one_call(write(tmp_path, "otter.txt", txt))
+    assert fmt == "otter"
+    assert [(t.speaker, t.start) for t in call.turns] == [("agent", 0.0), ("customer", 6.0), ("agent", 15.0)]
+    assert call.turns[1].text == "Hi. How much does a new roof cost? We have a leak over the kitchen."
+    assert call.turns[2].text == "Let me book a free inspection."
+    assert call.source["roles"]["skipped_lines"] == 3

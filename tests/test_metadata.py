@@ -253,3 +253,20 @@ def test_deal_id_inside_a_recording_name_joins(tmp_path):
         assert matched == 2 and unmatched == []
         assert st.get_call("c1").metadata == {"outcome": "won"} and st.get_call("c2").metadata == {"outcome": "lost"}
         assert st.get_call("c3").metadata == {} and st.get_call("c4").metadata == {}  # two ids / a different number
+
+
+def test_field_amocrm_run_warns_and_keeps_going(tmp_path):
+    # `run` with the amoCRM export: the custom stage is a warning, not an abort; the rest joins
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    case = FIELD / "amocrm-statuses"
+    r = CliRunner().invoke(app, ["run", str(case / "calls"), "--metadata", str(case / "amocrm-leads.csv"),
+                                 "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    assert "metadata: warning: column 'Статус': 'отправлено предложение'" in r.output and "3 calls matched" in r.output
+    with Store(tmp_path / "out" / "store", create=False) as st:
+        frame = st.calls_frame().set_index("call_id")
+    assert sorted(frame["outcome"]) == ["lost", "pending", "won"]
+    assert (tmp_path / "out" / "report.html").exists()
