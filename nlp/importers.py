@@ -68,7 +68,8 @@ _TS_BLOCK = rf"[\[(]?\s*({_TS})(?:\s*(?:-|–|—|-->)\s*({_TS}))?\s*[\])]?"
 _LEAD_TS = re.compile(rf"^\s*{_TS_BLOCK}\s*[-–—|]?\s*")
 _BULLET = re.compile(r"^\s*(?:[-–—•*>]\s+)")
 # a colon followed by a digit is a time ("в 10:30"), not the end of a speaker label
-_LABEL = re.compile(rf"^(?P<label>[^\W\d_][^:：\[\]<>{{}}]{{0,60}}?)\s*(?:{_TS_BLOCK})?\s*[:：](?!\d)\s*(?P<text>.*)$", re.S)
+_LABEL = re.compile(rf"^(?P<label>[^\W\d_][^:：\[\]<>{{}}]{{0,60}}?)\s*(?:{_TS_BLOCK})?\s*[:：](?!\d)\s*(?P<text>.*)$",
+                    re.S)
 _BRACKET_LABEL = re.compile(r"^[\[(<](?P<label>[^\]\)>]{1,40})[\])>]\s*:?\s*(?P<text>.*)$", re.S)
 _VOICE = re.compile(r"<v(?:\.[\w.-]+)?\s+([^>]{1,60})>", re.I)
 _TAGS = re.compile(r"</?[a-zA-Z][^>]{0,200}>|<\d[\d:.]*>")
@@ -481,8 +482,8 @@ FORMAT_NAMES = {
     "json": "call JSON", "text": "dialogue text", "srt": "SRT subtitles", "vtt": "WebVTT subtitles",
     "otter": "speaker-and-time text (Otter, Teams)", "zoom-txt": "Zoom transcript text",
     "amazon-transcribe": "Amazon Transcribe JSON", "amazon-call-analytics": "Amazon Transcribe Call Analytics JSON",
-    "whisper": "Whisper JSON", "whisperx": "WhisperX JSON", "whisper-cpp": "whisper.cpp JSON", "yandex-v2": "Yandex SpeechKit v2 JSON",
-    "yandex-v3": "Yandex SpeechKit v3 JSON",
+    "whisper": "Whisper JSON", "whisperx": "WhisperX JSON", "whisper-cpp": "whisper.cpp JSON",
+    "yandex-v2": "Yandex SpeechKit v2 JSON", "yandex-v3": "Yandex SpeechKit v3 JSON",
 }
 # Words of one speaker further apart than this start a new phrase; phrases of all speakers are
 # then ordered by start, so a short "угу" over a long turn splits it instead of vanishing into it.
@@ -540,14 +541,17 @@ def _join_words(words: list[str]) -> str:
     return re.sub(r"\s+([,.!?;:…])", r"\1", " ".join(w.strip() for w in words if w and w.strip())).strip()
 
 
-def _phrases(words: list[tuple[str, float | None, float | None, str]]) -> list[_RawTurn]:
+_Word = tuple[str, float | None, float | None, str]  # (speaker label, start, end, word)
+
+
+def _phrases(words: list[_Word]) -> list[_RawTurn]:
     """(label, start, end, word) -> phrases: one speaker's words, split at pauses of PHRASE_GAP_S."""
-    by_label: dict[str, list[tuple[str, float | None, float | None, str]]] = {}
+    by_label: dict[str, list[_Word]] = {}
     for w in words:
         by_label.setdefault(w[0], []).append(w)
     out: list[_RawTurn] = []
     for label, ws in by_label.items():
-        cur: list[tuple[str, float | None, float | None, str]] = []
+        cur: list[_Word] = []
         for w in ws:
             if cur and w[1] is not None and cur[-1][2] is not None and w[1] - cur[-1][2] >= PHRASE_GAP_S:
                 out.append(_RawTurn(label, _join_words([x[3] for x in cur]), cur[0][1], cur[-1][2]))
@@ -602,9 +606,9 @@ def _amazon(data: dict) -> list[_RawTurn]:
         words = _amazon_words(items, lambda it: it.get("channel_label") or it.get("speaker_label"))
     elif isinstance(chans, list) and chans:
         words = []
-        for ch in chans:
+        for n, ch in enumerate(chans):
             if isinstance(ch, dict):
-                lb = str(ch.get("channel_label") or f"ch_{len(words)}")
+                lb = str(ch.get("channel_label") or f"ch_{n}")
                 words += _amazon_words([it for it in (ch.get("items") or []) if isinstance(it, dict)],
                                        lambda it, lb=lb: lb)
     elif spk and isinstance(spk.get("segments"), list):
@@ -644,7 +648,7 @@ def _amazon(data: dict) -> list[_RawTurn]:
     return _in_time_order(_phrases(words))
 
 
-def _amazon_words(items: list[dict], label_of: Callable[[dict], Any]) -> list[tuple[str, float | None, float | None, str]]:
+def _amazon_words(items: list[dict], label_of: Callable[[dict], Any]) -> list[_Word]:
     words: list[list[Any]] = []
     for it in items:
         alts = it.get("alternatives") or []
@@ -981,7 +985,8 @@ def _name_like(label: str) -> bool:
     """'Анна', 'Mary Ann Smith', 'Speaker 3', 'SPEAKER_01': how people and diarizers name speakers."""
     words = label.split()
     return bool(words) and len(words) <= 3 and (
-        all(w[:1].isupper() for w in words if w[:1].isalpha()) or bool(re.match(r"(?i)^(speaker|спикер)[\s_]*\d+$", label)))
+        all(w[:1].isupper() for w in words if w[:1].isalpha())
+        or bool(re.match(r"(?i)^(speaker|спикер)[\s_]*\d+$", label)))
 
 
 def parse_dialogue(text: str, given: dict[str, str] | None = None) -> tuple[list[Turn], dict[str, Any]]:
@@ -1004,7 +1009,8 @@ def parse_dialogue(text: str, given: dict[str, str] | None = None) -> tuple[list
     # file where (almost) every line is labelled, also a name used once (a trainer's one remark).
     speakers = {lb for lb in counts if role_of(lb) or lb in keys or counts[lb] >= 2
                 or (consistent and _name_like(lb))}
-    known_roles = {role_of(lb) for lb in speakers if role_of(lb)} | {(given or {})[keys[lb]] for lb in speakers if lb in keys}
+    known_roles = ({role_of(lb) for lb in speakers if role_of(lb)}
+                   | {(given or {})[keys[lb]] for lb in speakers if lb in keys})
     if len(known_roles) == 2:
         # both sides are named by role: another label must look like a person to be a speaker,
         # else it is text ("Итак: три окна")

@@ -210,7 +210,8 @@ def read_metadata(csv_path: str | Path | dict, warn: Callable[[str], None] | Non
     key_col, field_cols = _find_columns(header, path)
     extra_cols = [i for i in range(len(header)) if i != key_col and i not in field_cols.values()
                   and header[i].strip()]
-    day_first = _date_order([r[field_cols["date"]] for r in rows if "date" in field_cols and len(r) > field_cols["date"]])
+    day_first = _date_order([r[field_cols["date"]] for r in rows
+                             if "date" in field_cols and len(r) > field_cols["date"]])
     table = MetadataTable()
     first_row: dict[str, int] = {}
     problems = _Problems()
