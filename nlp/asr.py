@@ -34,6 +34,7 @@ DEFAULT_MODEL = "base"
 # Silero VAD: split at 300 ms pauses, pad 200 ms. Measured on the sample against the pipeline's
 # defaults (160 ms / 400 ms): fewer errors, since less of the neighbouring pause is decoded.
 VAD_PARAMETERS = {"min_silence_duration_ms": 300, "speech_pad_ms": 200}
+VAD_FRESH_S = 6.0         # Silero also runs afresh on pieces this long (see `speech_regions`)
 MAX_WINDOW_S = 30         # Whisper's window: voiced audio is packed up to this length
 MAX_ROUNDS = 3            # decoding rounds for the unfinished tails of windows
 REDECODE_MIN_S = 1.0      # a window whose last word ends this much before its end is decoded again
@@ -342,7 +343,6 @@ class Recognizer:
         self.model_path, self.model_id = resolve_model(self.settings.model)
         self.device, self.compute_type = pick_device(self.settings.device, self.settings.compute_type)
         self._model = None
-        self._pipeline = None
         self._local = threading.local()
 
     @property
@@ -352,7 +352,7 @@ class Recognizer:
 
     def _load(self) -> None:
         # Loaded on first use, so a rerun that skips every call never pays for it.
-        from faster_whisper import BatchedInferencePipeline, WhisperModel
+        from faster_whisper import WhisperModel
 
         threads = self.settings.cpu_threads or max(1, (os.cpu_count() or 1) // max(1, self.settings.num_workers))
         try:
@@ -361,7 +361,6 @@ class Recognizer:
         except Exception as e:  # noqa: BLE001 - CTranslate2 raises RuntimeError/ValueError/OSError
             raise ModelError(f"cannot load model: {e}", path=self.model_path,
                              hint="check the folder, --compute-type and --device") from None
-        self._pipeline = BatchedInferencePipeline(self._model)
 
     @property
     def model(self):
@@ -370,11 +369,6 @@ class Recognizer:
                 if self._model is None:
                     self._load()
         return self._model
-
-    @property
-    def pipeline(self):
-        self.model  # noqa: B018 - loads
-        return self._pipeline
 
     def identity(self) -> dict[str, Any]:
         return {"model": self.model_id, "device": self.device, "compute_type": self.compute_type,
@@ -405,138 +399,213 @@ class Recognizer:
                             prompt: Callable[[str], str | None] | None = None) -> tuple[list[list[Seg]], str, float]:
         """Recognise each channel's speech in shared batches: ([segments per channel], language, p).
 
-        Silero VAD finds each channel's speech; the regions are packed into <=30 s windows (never
-        mixing channels: a window with both speakers confuses Whisper) with the silence cut out, and
-        the windows of all channels are decoded together in batches. With `language=None` the
-        language is read off the encoder output of the `main` channel's first window, so detection
-        costs no extra encoder pass, and both channels use it. Whisper often leaves the end of a packed
-        window unfinished (its last segment lacks a closing timestamp); faster-whisper's batched
-        pipeline drops that tail, so here the rest of each such window is decoded again in a further
-        batched round, like the sequential decoder's seek: no speech is lost.
+        channels: 1-D float32 arrays at 16 kHz (silent or empty ones give no segments); times in the
+        segments are seconds of each channel's own signal. Silero VAD finds each channel's speech
+        (`speech_regions`); the regions are packed into <=30 s windows (never mixing channels: a
+        window with both speakers confuses Whisper) with the silence cut out, and the windows of all
+        channels are decoded together by faster-whisper's `BatchedInferencePipeline.transcribe`
+        (one clip per window). With `language=None` the language is detected once, on the `main`
+        channel's first window, and used for both channels. Whisper often leaves the end of a packed
+        window unfinished (its last segment lacks a closing timestamp) and the batched pipeline drops
+        that tail, so the rest of each such window is decoded again in a further batched round, like
+        the sequential decoder's seek: no speech is lost. Raises ModelError when decoding fails.
         """
         try:
             return self._transcribe(channels, language, main, hotwords, prompt)
         except (RuntimeError, ValueError) as e:
             raise ModelError(f"recognition failed: {e}", hint="try --compute-type float32 or --device cpu") from None
 
-    def _options(self, tokenizer, hotwords, initial_prompt):
-        from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
-
-        return TranscriptionOptions(
-            beam_size=self.settings.beam_size, best_of=5, patience=1, length_penalty=1, repetition_penalty=1,
-            no_repeat_ngram_size=0, log_prob_threshold=-1.0, no_speech_threshold=0.6,
-            compression_ratio_threshold=2.4, temperatures=[0.0], initial_prompt=initial_prompt or None,
-            prefix=None, suppress_blank=True, suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
-            prepend_punctuations="\"'“¿([{-", append_punctuations="\"'.。,，!！?？:：”)]}、",
-            max_new_tokens=None, hotwords=hotwords or None, word_timestamps=True,
-            hallucination_silence_threshold=None, condition_on_previous_text=False, clip_timestamps="0",
-            prompt_reset_on_temperature=0.5, multilingual=False, without_timestamps=False,
-            max_initial_timestamp=0.0)
-
-    def _forward(self, feats: np.ndarray, metas: list[dict], state: dict) -> list[list[dict]]:
-        """faster-whisper's batched forward, with the language detected from the same encoder output."""
-        from faster_whisper.tokenizer import Tokenizer
-
-        model = self.model
-        enc = model.encode(feats)
-        if state.get("language") is None:
-            probs = model.model.detect_language(enc)[0]  # the first window: the main channel's
-            lang_tok, p = probs[0]
-            state["language"], state["language_p"] = lang_tok[2:-2], float(p)
-        if "tokenizer" not in state:
-            tok = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
-                            language=state["language"])
-            prompt_text = state["prompt_fn"](state["language"]) if state["prompt_fn"] else None
-            state["tokenizer"] = tok
-            state["options"] = self._options(tok, state["hotwords"], prompt_text)
-        tok, options = state["tokenizer"], state["options"]
-        prompt = model.get_prompt(tok, previous_tokens=tok.encode(options.initial_prompt) if options.initial_prompt
-                                  else [], without_timestamps=False, hotwords=options.hotwords)
-        results = model.model.generate(
-            enc, [list(prompt) for _ in range(feats.shape[0])], beam_size=options.beam_size,
-            patience=options.patience, length_penalty=options.length_penalty, max_length=model.max_length,
-            suppress_blank=options.suppress_blank, suppress_tokens=options.suppress_tokens, return_scores=True,
-            return_no_speech_prob=True, sampling_temperature=0.0)
-        out, sizes = [], []
-        from faster_whisper.transcribe import get_compression_ratio
-
-        for meta, res in zip(metas, results):
-            tokens = res.sequences_ids[0]
-            avg_logprob = res.scores[0] * (len(tokens) ** options.length_penalty) / (len(tokens) + 1)
-            size = int(np.ceil(meta["duration"]) * model.frames_per_second)
-            sizes.append(size)
-            subs, _seek, _single = model._split_segments_by_timestamps(
-                tokenizer=tok, tokens=tokens, time_offset=meta["offset"], segment_size=size,
-                segment_duration=meta["duration"], seek=0)
-            out.append([dict(text=tok.decode(sub["tokens"]), avg_logprob=avg_logprob, no_speech_prob=res.no_speech_prob,
-                             tokens=sub["tokens"], start=sub["start"], end=sub["end"],
-                             compression_ratio=get_compression_ratio(tok.decode(sub["tokens"])),
-                             seek=int(meta["offset"] * model.frames_per_second)) for sub in subs])
-        model.add_word_timestamps(out, tok, enc, sizes, options.prepend_punctuations, options.append_punctuations, 0.0)
-        return out
-
     def _transcribe(self, channels, language, main, hotwords, prompt_fn):
-        from faster_whisper.audio import pad_or_trim
-        from faster_whisper.transcribe import Segment, Word, restore_speech_timestamps
-        from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
+        from faster_whisper import BatchedInferencePipeline
 
         model = self.model
-        vad = VadOptions(**VAD_PARAMETERS, max_speech_duration_s=MAX_WINDOW_S)
-        clips, pending = {}, []
+        windows: list[_Window] = []
         order = [main] + [c for c in range(len(channels)) if c != main]
         for ch in order:
-            audio = channels[ch]
+            audio = np.asarray(channels[ch], dtype=np.float32)
             if audio.size == 0 or not np.any(audio):
                 continue
-            clips[ch] = get_speech_timestamps(audio, vad)
-            if clips[ch]:
-                chunks, meta = collect_chunks(audio, clips[ch], max_duration=MAX_WINDOW_S)
-                pending += [(ch, c, m) for c, m in zip(chunks, meta) if c.size]
-        state = {"language": language, "language_p": 1.0, "hotwords": hotwords, "prompt_fn": prompt_fn}
-        stats = {"windows": len(pending), "tail_windows": 0,
-                 "voiced_seconds": round(sum(m["duration"] for _, _, m in pending), 2)}
+            windows += pack_windows(audio, speech_regions(audio), ch)
+        stats = {"windows": len(windows), "tail_windows": 0,
+                 "voiced_seconds": round(sum(w.audio.size for w in windows) / SAMPLE_RATE, 2)}
         self._local.stats = stats  # per thread: workers share this recogniser
-        raw: dict[int, list[dict]] = {c: [] for c in range(len(channels))}
-        bs = max(1, self.settings.batch_size)
+        lang_p = 1.0
+        if language is None:
+            if windows:
+                language, lang_p = self._language_of(windows[0].audio)
+            else:
+                language, lang_p = "en", 0.0
+        initial_prompt = prompt_fn(language) if prompt_fn else None
+        # One pipeline per call: it keeps per-run state (the last speech time for word timing).
+        pipeline = BatchedInferencePipeline(model)
+        words: dict[int, list[list[tuple[str, float, float, float]]]] = {c: [] for c in range(len(channels))}
+        meta: dict[int, list[tuple[float, float, float]]] = {c: [] for c in range(len(channels))}
+        pending = [(w, 0.0) for w in windows]
         for _round in range(MAX_ROUNDS):
             if not pending:
                 break
-            feats = np.stack([pad_or_trim(model.feature_extractor(c)[..., :-1]) for _, c, _ in pending])
-            results: list[list[dict]] = []
-            for i in range(0, len(pending), bs):
-                results += self._forward(feats[i:i + bs], [m for _, _, m in pending[i:i + bs]], state)
+            # All pieces end to end in one signal, each starting on a whole second so that the
+            # clip boundaries given in seconds are exact sample positions.
+            starts, pos = [], 0
+            for w, off in pending:
+                starts.append(pos)
+                pos += -(-(w.audio.size - int(round(off * SAMPLE_RATE))) // SAMPLE_RATE) * SAMPLE_RATE + SAMPLE_RATE
+            signal = np.zeros(pos, dtype=np.float32)
+            clips = []
+            for (w, off), st in zip(pending, starts):
+                piece = w.audio[int(round(off * SAMPLE_RATE)):]
+                signal[st:st + piece.size] = piece
+                clips.append({"start": st / SAMPLE_RATE, "end": (st + piece.size) / SAMPLE_RATE})
+            segments, _info = pipeline.transcribe(
+                signal, language=language, task="transcribe", beam_size=self.settings.beam_size,
+                temperature=0.0, initial_prompt=initial_prompt or None, hotwords=hotwords or None,
+                without_timestamps=False, word_timestamps=True, vad_filter=False, clip_timestamps=clips,
+                batch_size=max(1, self.settings.batch_size), condition_on_previous_text=False)
+            by_clip: dict[int, list] = {}
+            clip_of = {int(round(c["start"] * 100)): k for k, c in enumerate(clips)}  # seek is in 10 ms frames
+            for sg in segments:
+                k = clip_of.get(int(sg.seek))
+                if k is None:  # not expected: a segment outside every clip
+                    continue
+                by_clip.setdefault(k, []).append(sg)
             nxt = []
-            for (ch, c, m), segs in zip(pending, results):
-                raw[ch].extend(segs)
-                ends = [w["end"] for sg in segs for w in (sg.get("words") or [])] or [sg["end"] for sg in segs]
-                local_end = (max(ends) - m["offset"]) if ends else 0.0
-                rest = m["duration"] - local_end
-                if local_end > 0.5 and rest > REDECODE_MIN_S:
-                    cut = int(local_end * SAMPLE_RATE)
-                    nxt.append((ch, c[cut:], {"offset": m["offset"] + local_end, "duration": rest, "segments": []}))
+            for k, (w, off) in enumerate(pending):
+                base = clips[k]["start"]
+                local_end = 0.0
+                for sg in by_clip.get(k, []):
+                    ws = [(wd.word, wd.start - base + off, wd.end - base + off, wd.probability) for wd in (sg.words or [])]
+                    if ws:
+                        local_end = max(local_end, max(x[2] for x in ws))
+                    elif sg.end is not None:
+                        local_end = max(local_end, sg.end - base + off)
+                    if sg.no_speech_prob > 0.6 and sg.avg_logprob < -1.0:
+                        continue  # Whisper's own "this was not speech" rule
+                    if not ws:
+                        continue
+                    words[w.channel].append([w.to_original(x) for x in ws])
+                    meta[w.channel].append((float(sg.avg_logprob), float(sg.no_speech_prob), float(sg.compression_ratio)))
+                rest = w.duration - local_end
+                if local_end - off > 0.5 and rest > REDECODE_MIN_S:
+                    nxt.append((w, local_end))
             stats["tail_windows"] += len(nxt)
             pending = nxt
         per_channel: list[list[Seg]] = []
         for ch in range(len(channels)):
-            fw = []
-            for k, r in enumerate(sorted(raw[ch], key=lambda r: r["start"])):
-                if r["no_speech_prob"] > 0.6 and r["avg_logprob"] < -1.0:
-                    continue  # Whisper's own "this was not speech" rule
-                words = [Word(**w) for w in (r.get("words") or [])]
-                if not words:
-                    continue
-                fw.append(Segment(id=k, seek=r["seek"], start=r["start"], end=r["end"], text=r["text"],
-                                  tokens=r["tokens"], avg_logprob=r["avg_logprob"],
-                                  compression_ratio=r["compression_ratio"], no_speech_prob=r["no_speech_prob"],
-                                  temperature=0.0, words=words))
             segs = []
-            for sg in restore_speech_timestamps(fw, clips.get(ch) or [], SAMPLE_RATE) if fw else []:
-                words = [(w.word, float(w.start), float(w.end), float(w.probability)) for w in (sg.words or [])]
-                segs.append(Seg(float(sg.start), float(sg.end), sg.text.strip(), ch, words, float(sg.avg_logprob),
-                                float(sg.no_speech_prob), float(sg.compression_ratio)))
+            for ws, (lp, nsp, cr) in sorted(zip(words[ch], meta[ch]), key=lambda x: x[0][0][1]):
+                text = "".join(x[0] for x in ws).strip()
+                segs.append(Seg(ws[0][1], ws[-1][2], text, ch, ws, lp, nsp, cr))
             per_channel.append(segs)
-        lang = state["language"] or language or "en"
-        return per_channel, lang, float(state["language_p"])
+        return per_channel, language or "en", float(lang_p)
+
+    def _language_of(self, audio: np.ndarray) -> tuple[str, float]:
+        lang, prob, _all = self.model.detect_language(audio=audio[: MAX_WINDOW_S * SAMPLE_RATE])
+        return lang, float(prob)
+
+
+# ---- voiced regions and windows -------------------------------------------------------------
+
+def speech_regions(audio: np.ndarray) -> list[tuple[int, int]]:
+    """Voiced regions (sample start, end) of one 16 kHz signal, each <= MAX_WINDOW_S long.
+
+    Silero VAD over the whole signal, united with Silero run afresh on every VAD_FRESH_S piece:
+    after tens of seconds of silence or hold music the model's running state answers late
+    (measured on 8 kHz telephone speech: 2.6 s late after 20 s of silence, 7 s after 35 s of
+    music, so the first words were lost); a fresh start never has more than VAD_FRESH_S behind it.
+    """
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    vad = VadOptions(**VAD_PARAMETERS, max_speech_duration_s=MAX_WINDOW_S)
+    spans = [(d["start"], d["end"]) for d in get_speech_timestamps(audio, vad)]
+    step = int(VAD_FRESH_S * SAMPLE_RATE)
+    if audio.size > step:
+        for s in range(0, audio.size, step):
+            piece = audio[s:s + step]
+            if piece.size < SAMPLE_RATE // 4 or not np.any(piece):
+                continue
+            spans += [(d["start"] + s, d["end"] + s) for d in get_speech_timestamps(piece, vad)]
+    spans.sort()
+    merged: list[list[int]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    out: list[tuple[int, int]] = []
+    limit = MAX_WINDOW_S * SAMPLE_RATE
+    for a, b in merged:
+        while b - a > limit:
+            cut = _quietest(audio, a + (2 * limit) // 3, a + limit)
+            out.append((a, cut))
+            a = cut
+        out.append((a, min(b, audio.size)))
+    return [(a, b) for a, b in out if b > a]
+
+
+def _quietest(audio: np.ndarray, lo: int, hi: int, frame: int = 320) -> int:
+    """The start of the quietest 20 ms frame in audio[lo:hi]: where to cut a too-long region."""
+    n = (hi - lo) // frame
+    if n < 1:
+        return hi
+    e = np.mean(audio[lo:lo + n * frame].reshape(n, frame) ** 2, axis=1)
+    return lo + int(np.argmin(e)) * frame
+
+
+@dataclass
+class _Window:
+    """Voiced regions of one channel packed end to end (<= MAX_WINDOW_S), and where each came from."""
+
+    channel: int
+    audio: np.ndarray
+    regions: list[tuple[float, float, float]]   # (start, end) in the window, start in the signal; seconds
+
+    @property
+    def duration(self) -> float:
+        return self.audio.size / SAMPLE_RATE
+
+    def to_original(self, word: tuple[str, float, float, float]) -> tuple[str, float, float, float]:
+        """A word's window times to the signal's.
+
+        The word belongs to the region holding its end: Whisper's word starts absorb the pause
+        before a word, and a region boundary inside the window is such a pause (cut out), so a
+        word said after a long silence often starts in the previous region's padding. Going by its
+        start (or middle) put it at the end of the previous turn of the same side.
+        """
+        text, start, end, prob = word
+        end = min(max(end, 0.0), self.duration)
+        start = min(max(start, 0.0), end)
+        k = 0
+        for i, (a, b, _o) in enumerate(self.regions):
+            if end - 1e-3 >= a:
+                k = i
+        a, b, o = self.regions[k]
+        return text, o + max(start, a) - a, o + end - a, prob
+
+
+def pack_windows(audio: np.ndarray, regions: Sequence[tuple[int, int]], channel: int = 0) -> list[_Window]:
+    """Pack voiced regions (samples) into windows of <= MAX_WINDOW_S with the silence cut out."""
+    out: list[_Window] = []
+    limit = MAX_WINDOW_S * SAMPLE_RATE
+    cur: list[tuple[int, int]] = []
+    size = 0
+    for a, b in regions:
+        if cur and size + (b - a) > limit:
+            out.append(_make_window(audio, cur, channel))
+            cur, size = [], 0
+        cur.append((a, b))
+        size += b - a
+    if cur:
+        out.append(_make_window(audio, cur, channel))
+    return [w for w in out if w.audio.size]
+
+
+def _make_window(audio: np.ndarray, regions: list[tuple[int, int]], channel: int) -> _Window:
+    parts, spans, pos = [], [], 0
+    for a, b in regions:
+        parts.append(audio[a:b])
+        spans.append((pos / SAMPLE_RATE, (pos + b - a) / SAMPLE_RATE, a / SAMPLE_RATE))
+        pos += b - a
+    return _Window(channel, np.concatenate(parts).astype(np.float32, copy=False), spans)
 
 
 # ---- word error rate ------------------------------------------------------------------------

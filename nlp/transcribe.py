@@ -35,7 +35,7 @@ from .redact import safe_message, safe_path
 from .types import Call, Turn, Word
 
 STAGE = "transcribe"
-ALGO_VERSION = "tx-1"          # bump when the output for the same audio and options changes
+ALGO_VERSION = "tx-2"          # bump when the output for the same audio and options changes
 TURN_GAP_S = 1.0               # a longer pause inside one channel starts a new turn
 MERGE_GAP_S = 2.0              # consecutive turns of one speaker closer than this are one turn
 LIST_SUFFIXES = {".txt", ".lst", ".list", ".m3u"}
@@ -331,6 +331,7 @@ class Transcriber:
             turns.append(Turn(sp, text.strip(), round(start, 3), round(end, 3), ws))
         source = {"roles": decision.to_dict(), "language_probability": round(lang_p, 3),
                   "channels": int(audio.channels.shape[0]), "source_sample_rate": audio.source_rate,
+                  **audio.provenance(),
                   "duration": round(audio.duration, 3), "loops_dropped": loops, "echo_duplicates_dropped": dupes,
                   **stats, **getattr(self.recognizer, "last_stats", {}), **self.recognizer.identity()}
         return Call(call_id, turns, language, {}, source)
