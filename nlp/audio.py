@@ -428,6 +428,10 @@ def _leak_lags(a: np.ndarray, b: np.ndarray, max_delay: float) -> tuple[int, int
         fa = np.fft.rfft(a[s:s + block].astype(np.float64), m)
         fb = np.fft.rfft(b[s:s + block].astype(np.float64), m)
         cross += fa * np.conj(fb)
+    # Whitened, and only over the telephone band: codecs couple stereo channels above it (joint
+    # stereo) and below it hum is common to both, either of which would put a false peak at lag 0.
+    freqs = np.fft.rfftfreq(m, 1 / SAMPLE_RATE)
+    cross[(freqs < 300) | (freqs > 3400)] = 0
     c = np.fft.irfft(cross / (np.abs(cross) + 1e-12), m)
     k_max = min(int(max_delay * SAMPLE_RATE), m // 2 - 1)
     # c[k] = sum a[t] b[t - k]: k > 0 is `b` earlier (b leaks into a), c[-k] the other way.
@@ -513,6 +517,11 @@ def suppress_echo(channels: np.ndarray, **kw) -> tuple[np.ndarray, dict]:
         other_own = dbs[1 - ch].copy()
         lm_other = leaks[1 - ch][0]
         other_own[:len(lm_other)][lm_other[:len(other_own)]] = -120.0
+        # Nor can a frame of the other side that this side matched (within 3 dB) in the 160 ms
+        # before: it may be this side's leak that the leak test missed.
+        k = min(len(other_own), len(dbs[ch]))
+        recent = _past_max(dbs[ch][:k], 8, 0)
+        other_own[:k][recent >= other_own[:k] - 3.0] = -120.0
         m = _echo_from_db(dbs[ch], other_own, **kw)
         lm = leaks[ch][0]
         k = min(len(m), len(lm))
