@@ -18,11 +18,24 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; done once, at import, before any worker thread
+    # could create a file in between
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_read_umask()
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temp file name beside `path`; on success it is renamed onto `path`, on error removed.
 
-    Readers (and a rerun after a kill) see the old file or the new one, never half of one.
+    Readers (and a rerun after a kill) see the old file or the new one, never half of one. The file
+    gets the mode a plain open() would give it (FILE_MODE: 0666 less the umask), not mkstemp's 0600,
+    so every output of a run has the same mode whichever way it was written.
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -30,6 +43,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -52,8 +52,7 @@ class RunResult:
         lines = [f"{s.stage:<10} {s.seconds:7.1f} s  {s.note}" for s in self.stages]
         if self.failed:
             lines += [f"failed: {f}" for f in self.failed]
-        if self.report is not None:
-            lines.append(f"report: {self.report.html}")
+        # the report's path is not here: the command prints it once, on stdout
         return "\n".join(lines)
 
 
@@ -132,7 +131,8 @@ def split_inputs(inputs: Iterable[str | os.PathLike], exclude: Iterable[str | os
 def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, store_dir: str | os.PathLike | None = None,
         script: str | os.PathLike | None = None, offer: str | os.PathLike | None = None,
         metadata: str | os.PathLike | None = None, lang: str | None = None, redact: bool = True,
-        transcribe_options: dict[str, Any] | None = None, out: Callable[[str], None] | None = None) -> RunResult:
+        include_uncertain: bool = False, transcribe_options: dict[str, Any] | None = None,
+        out: Callable[[str], None] | None = None) -> RunResult:
     """Run every stage on `inputs` and write the report to `out_dir`; see the module doc."""
     from .store import Store
 
@@ -232,12 +232,25 @@ def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, stor
         from .report import build_report
 
         t = prog.start("report")
-        result.report = build_report(store, out_path, lang=lang, offer_path=offer, redact=redact)
-        prog.log(f"{result.report.html} ({result.report.lang}, {result.report.n_recommendations} recommendations)")
-        result.stages.append(StageTiming("report", time.perf_counter() - t, str(result.report.html)))
+        result.report = build_report(store, out_path, lang=lang, offer_path=offer, redact=redact,
+                                     include_uncertain=include_uncertain)
+        note = report_note(result.report)
+        prog.log(note)
+        result.stages.append(StageTiming("report", time.perf_counter() - t, note))
     finally:
         store.close()
     return result
+
+
+def report_note(rep: Any) -> str:
+    """One line on a written report, without its path (printed once, by the command)."""
+    def n(k: int, one: str, many: str) -> str:
+        return f"{k} {one if k == 1 else many}"
+
+    left = (f"{n(rep.n_left_out, 'call', 'calls')} with uncertain roles or a silent side left out "
+            "(see 'Calls to review'; --include-uncertain counts them); ") if rep.n_left_out else ""
+    return (f"{rep.html.name} written ({left}{rep.lang}, {n(rep.n_calls, 'call', 'calls')}, "
+            f"{n(rep.n_recommendations, 'recommendation', 'recommendations')})")
 
 
 def _summary_line(s: Any) -> str:
@@ -257,7 +270,7 @@ def sample_dir() -> Path:
 
 
 def demo(out_dir: str | os.PathLike = "callbridge-demo", *, lang: str | None = None, redact: bool = True,
-         out: Callable[[str], None] | None = None, **kw: Any) -> RunResult:
+         include_uncertain: bool = False, out: Callable[[str], None] | None = None, **kw: Any) -> RunResult:
     """`run` on the bundled sample calls with their script, offer and CRM metadata."""
     d = sample_dir()
     calls = d / "calls"
@@ -268,4 +281,4 @@ def demo(out_dir: str | os.PathLike = "callbridge-demo", *, lang: str | None = N
     return run([calls], out_dir, script=opt["script.md"] if opt["script.md"].exists() else None,
                offer=opt["offer.md"] if opt["offer.md"].exists() else None,
                metadata=opt["metadata.csv"] if opt["metadata.csv"].exists() else None,
-               lang=lang, redact=redact, out=out, **kw)
+               lang=lang, redact=redact, include_uncertain=include_uncertain, out=out, **kw)

@@ -262,21 +262,21 @@ def test_recommendations_point_to_evidence(ru_report):
 def test_small_sample_warning(tmp_path):
     st = make_store(tmp_path / "s", "en", n=8)
     res = build_report(st, tmp_path / "out")
-    assert "too small to conclude" in res.html.read_text()
+    html = res.html.read_text()
+    # said once, in the caveats at the top, with the counts agreeing with their nouns
+    assert html.count("Few calls with an outcome") == 1 and "3 won calls and 4 lost calls" in html
     st.close()
     big = make_store(tmp_path / "b", "en", n=60)
     res = build_report(big, tmp_path / "out2")
-    assert "too small to conclude" not in res.html.read_text()
+    assert "Few calls with an outcome" not in res.html.read_text()
     big.close()
 
 
 def test_empty_store(tmp_path):
     st = Store(tmp_path / "s")
-    res = build_report(st, tmp_path / "out")
-    html = res.html.read_text()
-    assert res.n_calls == 0 and "What to change" not in html  # Russian by default
-    assert "Высказываний этого типа не найдено" in html
-    assert (tmp_path / "out/tables/themes.csv").exists()
+    with pytest.raises(InputFormatError, match="no calls.*callbridge import"):
+        build_report(st, tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # nothing written
     st.close()
 
 
@@ -285,6 +285,7 @@ def test_store_without_themes_or_script(tmp_path):
     res = build_report(st, tmp_path / "out", lang="ru")
     html = res.html.read_text()
     assert res.lang == "ru" and "--script script.md" in html and "--offer offer.md" in html
+    assert html.count("Темы не построены") == 1 and "callbridge themes --store" in html
     themes = pd.read_csv(tmp_path / "out/tables/themes.csv", encoding="utf-8-sig")
     assert len(themes) > 0  # identical statements still group
     st.close()

@@ -13,6 +13,8 @@ LANG_HELP = "Report language: ru or en (default: the calls' dominant language)."
 OFFER_HELP = ("The offer's text (Markdown or plain text): needs and motives customers voice that it does "
               "not mention become recommendations.")
 NO_REDACT_HELP = "Keep phone numbers, e-mails, card/document numbers and names in quotes and exports."
+UNCERTAIN_HELP = ("Count calls whose agent/customer roles are a guess (confidence < 0.5, mono recordings) or "
+                  "where one side is silent; by default they are left out of every number and listed for review.")
 
 
 def _check_lang(lang: Optional[str]) -> Optional[str]:
@@ -26,7 +28,7 @@ def _check_lang(lang: Optional[str]) -> Optional[str]:
 
 def _print_run(result) -> None:
     eprint(result.text())
-    typer.echo(str(result.report.html))
+    typer.echo(str(result.report.html))  # the one place the report's path is printed
 
 
 def register(app: typer.Typer) -> None:
@@ -38,21 +40,25 @@ def register(app: typer.Typer) -> None:
         lang: Optional[str] = typer.Option(None, "--lang", help=LANG_HELP),
         offer: Optional[Path] = typer.Option(None, "--offer", help=OFFER_HELP),
         no_redact: bool = typer.Option(False, "--no-redact", help=NO_REDACT_HELP),
+        include_uncertain: bool = typer.Option(False, "--include-uncertain", help=UNCERTAIN_HELP),
     ) -> None:
         """Write the marketing report (HTML, Markdown, CSV, XLSX) from a store.
 
         Themes with numbers and quotes, lead sources and campaigns, lost vs won calls, agents,
         script gaps, and what to change in the offer and the script. Quotes and exports are
-        redacted unless --no-redact.
+        redacted unless --no-redact. A store without calls or without customer statements is an
+        error (exit 2) that names the stage to run.
         """
+        from ..pipeline import report_note
         from ..report import build_report
         from ..store import Store
 
         lang = _check_lang(lang)
         with Store(store, create=False) as st:
-            res = build_report(st, out, lang=lang, offer_path=offer, redact=not no_redact)
-        eprint(f"{res.n_calls} calls, {res.n_recommendations} recommendations, language {res.lang}; "
-               f"{len(res.csv)} tables in {res.out_dir / 'tables'}, {res.xlsx.name}, {res.md.name}")
+            res = build_report(st, out, lang=lang, offer_path=offer, redact=not no_redact,
+                               include_uncertain=include_uncertain)
+        eprint(f"{report_note(res)}; {len(res.csv)} tables in {res.out_dir / 'tables'}, {res.xlsx.name}, "
+               f"{res.md.name}")
         typer.echo(str(res.html))
 
     @app.command("run")
@@ -69,6 +75,7 @@ def register(app: typer.Typer) -> None:
         store: Optional[Path] = typer.Option(None, "--store", help=STORE_HELP + " Default: OUT/store."),
         lang: Optional[str] = typer.Option(None, "--lang", help=LANG_HELP),
         no_redact: bool = typer.Option(False, "--no-redact", help=NO_REDACT_HELP),
+        include_uncertain: bool = typer.Option(False, "--include-uncertain", help=UNCERTAIN_HELP),
     ) -> None:
         """Everything in one go: transcribe or import → extract → themes → script gaps → report.
 
@@ -77,7 +84,7 @@ def register(app: typer.Typer) -> None:
         from ..pipeline import run as run_pipeline
 
         res = run_pipeline(inputs, out, store_dir=store, script=script, offer=offer, metadata=metadata,
-                           lang=_check_lang(lang), redact=not no_redact)
+                           lang=_check_lang(lang), redact=not no_redact, include_uncertain=include_uncertain)
         _print_run(res)
 
     @app.command("demo")
@@ -85,6 +92,7 @@ def register(app: typer.Typer) -> None:
     def demo(
         out: Path = typer.Option(Path("callbridge-demo"), "--out", help="Folder for the demo's store and report."),
         lang: Optional[str] = typer.Option(None, "--lang", help=LANG_HELP),
+        include_uncertain: bool = typer.Option(False, "--include-uncertain", help=UNCERTAIN_HELP),
     ) -> None:
         """Run the whole pipeline on the bundled sample calls (data/sample/).
 
@@ -92,4 +100,4 @@ def register(app: typer.Typer) -> None:
         """
         from ..pipeline import demo as run_demo
 
-        _print_run(run_demo(out, lang=_check_lang(lang)))
+        _print_run(run_demo(out, lang=_check_lang(lang), include_uncertain=include_uncertain))

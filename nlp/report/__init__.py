@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
+import shlex
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,8 +22,8 @@ from typing import Any, Callable
 from ..errors import InputFormatError
 from ..types import KINDS
 from . import charts
-from .analysis import MARKETING_KINDS, ReportData
-from .recommend import offer_recommendations, read_offer, script_recommendations
+from .analysis import FLAG_ONE_SIDED, FLAG_ROLES, MARKETING_KINDS, ReportData, step_anchor
+from .recommend import Wording, min_support, offer_recommendations, read_offer, script_recommendations
 
 PKG = Path(__file__).resolve().parent.parent
 TEMPLATES = PKG / "templates"
@@ -40,6 +41,7 @@ class ReportResult:
     lang: str = "en"
     n_calls: int = 0
     n_recommendations: int = 0
+    n_left_out: int = 0           # calls flagged for review and left out of the numbers
 
 
 @lru_cache(maxsize=1)
@@ -86,11 +88,13 @@ def _num(x: float | None, digits: int = 1) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
 
-def build_context(store, lang: str, offer_text: str | None, redact: bool) -> tuple[dict[str, Any], ReportData]:
+def build_context(store, lang: str, offer_text: str | None, redact: bool,
+                  include_uncertain: bool = False) -> tuple[dict[str, Any], ReportData]:
     tr = translations()[lang]
     from ..redact import Redactor
 
-    data = ReportData(store, lang, make_redactor(redact), Redactor(store, redact))
+    data = ReportData(store, lang, make_redactor(redact), Redactor(store, redact), include_uncertain)
+    words = Wording(tr, lang)
     head = data.headline()
     outcome_parts = [(k, head["outcomes"][k], tr[k]) for k in ("won", "lost", "pending", "unknown")]
 
@@ -103,6 +107,7 @@ def build_context(store, lang: str, offer_text: str | None, redact: bool) -> tup
         kinds.append({
             "kind": kind, "title": tr["kinds"][kind], "id": f"kind-{kind}", "themes": top,
             "more": max(0, len(rows) - len(top)),
+            "more_text": tr["more_themes"].format(themes=words.n(len(rows) - len(top), "theme")),
             "bars": charts.hbar([(t.label, t.share, f"{_pct(t.share)} · {t.n_calls}") for t in top],
                                 tr["kinds"][kind], max_value=max(t.share for t in top) if top else 1.0,
                                 color=charts.PALETTE[KINDS.index(kind) % len(charts.PALETTE)]),
@@ -146,7 +151,7 @@ def build_context(store, lang: str, offer_text: str | None, redact: bool) -> tup
                            color=charts.OUTCOME_COLORS["lost"])
     script = data.script()
     for s in script["steps"]:
-        s["anchor"] = "step-" + re.sub(r"[^A-Za-z0-9_-]", "_", s["step_id"])
+        s["anchor"] = step_anchor(s["step_id"])
     steps_chart = charts.hbar([(s["title"], s["share_done"] or 0.0, f"{_pct(s['share_done'])} · {s['done']}/{s['total']}")
                                for s in script["steps"] if s["total"]], tr["adherence"], max_value=1.0,
                               color=charts.PALETTE[5])
@@ -156,6 +161,7 @@ def build_context(store, lang: str, offer_text: str | None, redact: bool) -> tup
                                tr["agents"], max_value=1.0, color=charts.OUTCOME_COLORS["won"])
     recs_offer = offer_recommendations(data, offer_text, tr, store)
     recs_script = script_recommendations(data, script, tr)
+    has_trends = bool(data.periods()[1])
     ctx = {
         "t": tr, "lang": lang, "generated": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "head": head, "outcome_chart": charts.stacked_bar(outcome_parts, tr["outcomes"]),
@@ -164,8 +170,60 @@ def build_context(store, lang: str, offer_text: str | None, redact: bool) -> tup
         "script": script, "steps_chart": steps_chart, "recs_offer": recs_offer, "recs_script": recs_script,
         "offer_given": offer_text is not None, "script_given": script["present"],
         "redacted": redact, "errors": data.failed_calls(), "pct": _pct, "num": _num,
+        "has_trends": has_trends, "caveats": caveats(data, head, lw, has_trends, words),
+        "review": review_rows(data, tr), "include_uncertain": data.include_uncertain,
+        "min_calls": words.n(min_support(data.n_calls), "call", "gent"),
+        "calls_note": (tr["calls_note"].format(calls=words.n(head["n_left_out"], "call"))
+                       if head["n_left_out"] else ""),
+        "hours_note": (tr["hours_from"].format(n=head["n_timed"])
+                       if head["hours"] is not None and head["n_timed"] < head["n_calls"] else ""),
     }
     return ctx, data
+
+
+def caveats(data: ReportData, head: dict, lw: dict, has_trends: bool, words: Wording) -> list[str]:
+    """Every note on how far the numbers go, said once, at the top of the report."""
+    tr, out = words.tr, []
+    if head["n_review"]:
+        reasons = []
+        for flag, key in ((FLAG_ROLES, "cav_reason_roles"), (FLAG_ONE_SIDED, "cav_reason_one_sided")):
+            n = sum(1 for c in data.review if any(f["flag"] == flag for f in c["flags"]))
+            if n:
+                reasons.append(tr[key].format(calls=words.n(n, "call")))
+        key = "cav_included" if data.include_uncertain else "cav_left_out"
+        out.append(tr[key].format(calls=words.n(head["n_review"], "call"), reasons="; ".join(reasons)))
+    if lw["has_both"] and lw["small"]:
+        out.append(tr["cav_small"].format(won=lw["n_won"], lost=lw["n_lost"],
+                                          won_calls=words.n(lw["n_won"], "won_call"),
+                                          lost_calls=words.n(lw["n_lost"], "lost_call")))
+    kinds_with_themes = {r[0] for r in data.store.db.execute("SELECT DISTINCT kind FROM themes")}
+    raw = sorted({s["kind"] for s in data.statements if s["call_id"] in data.calls} - kinds_with_themes,
+                 key=KINDS.index)
+    if raw:
+        out.append(tr["cav_no_themes"].format(kinds=", ".join(tr["kind_short"][k] for k in raw)))
+    if data.n_calls and not has_trends:
+        out.append(tr["cav_trend"])
+    if data.n_calls and head["hours"] is None:
+        out.append(tr["cav_no_times"])
+    return out
+
+
+def review_rows(data: ReportData, tr: dict) -> list[dict[str, Any]]:
+    """The flagged calls, one row each with its reasons in words."""
+    rows = []
+    for c in data.review:
+        reasons = []
+        for f in c["flags"]:
+            if f["flag"] == FLAG_ROLES:
+                reasons.append(tr["flag_roles_unknown"] if f.get("confidence") is None else tr["flag_roles"].format(
+                    conf=f"{f['confidence']:.2f}", method=f.get("method") or "?"))
+            else:
+                reasons.append(tr["flag_one_sided"].format(side=tr["side_" + f["side"]], words=f["words"]))
+        rows.append({"call_id": data.gate.call_id(c["call_id"]) or "", "agent": c["agent"] or "",
+                     "reasons": "; ".join(reasons), "flags": ",".join(sorted({f["flag"] for f in c["flags"]})),
+                     "role_confidence": c["role_confidence"], "agent_words": c["words"].get("agent", 0),
+                     "customer_words": c["words"].get("customer", 0), "counted": data.include_uncertain})
+    return rows
 
 
 def _env(autoescape: bool):
@@ -221,31 +279,63 @@ def tables(ctx: dict[str, Any], data: ReportData) -> dict[str, Any]:
                "top_motives_needs": "; ".join(f"{o['label']} ({o['n']})" for o in a["motives"])}
               for a in ctx["agents"]]
     steps = [{k: s[k] for k in ("step_id", "title", "total", "done", "skipped", "share_done", "conv_done",
-                                "conv_skipped")} for s in ctx["script"]["steps"]]
-    coverage = [{k: c[k] for k in ("kind", "theme_id", "label", "covered", "best_step", "score", "n_calls",
-                                   "n_lost", "n_won", "lift_lost")} for c in ctx["script"]["coverage"]]
-    recs = [{"area": r["area"], "kind": r["kind"], "theme_id": r["theme_id"], "text": r["text"],
+                                "conv_skipped", "won_done", "lost_done", "won_skipped", "lost_skipped")}
+             for s in ctx["script"]["steps"]]
+    coverage = [{"kind": c["kind"], "theme_id": c["theme_id"], "label": c["label"], "answered": c["state"],
+                 "step_id": c["step_id"] or "", "step_title": c["step_title"] or "",
+                 "p_chance": c["p_chance"], "n_calls": c["n_calls"], "share_calls": round(c["share"], 4),
+                 "n_lost": c["n_lost"], "n_won": c["n_won"]} for c in ctx["script"]["coverage"]]
+    recs = [{"area": r["area"], "kind": r["kind"], "theme_id": r["theme_id"], "step_id": r["step_id"] or "",
+             "answered": r["state"] or "", "text": r["text"], "support_calls": r["support"]["calls"],
+             "support_base": r["support"]["base"], "support_share": round(r["support"]["share"], 4),
+             "support_won": r["support"]["won"], "support_lost": r["support"]["lost"],
              "detail": r["detail"], "evidence": "#" + r["anchor"] if r["anchor"] else ""}
             for r in ctx["recs_offer"] + ctx["recs_script"]]
+    review = [{k: r[k] for k in ("call_id", "flags", "reasons", "role_confidence", "agent_words",
+                                 "customer_words", "counted")} for r in ctx["review"]]
     frames = {"themes": themes, "quotes": quotes, "channels": channels, "channel_themes": channel_themes,
               "lost_vs_won": lw, "agents": agents, "script_steps": steps, "coverage": coverage,
-              "recommendations": recs}
+              "recommendations": recs, "review": review}
     return {name: pd.DataFrame(rows).map(_safe_cell) if rows else pd.DataFrame(rows) for name, rows in frames.items()}
 
 
-def build_report(store, out_dir, lang: str | None = None, offer_path=None, redact: bool = True) -> ReportResult:
-    """Write report.html, report.md, tables/*.csv and report.xlsx for the calls in `store`."""
+def check_ready(store) -> None:
+    """Raise InputFormatError naming the stage to run when the store holds nothing to report: no
+    calls (run import or transcribe) or no customer statements (run extract, then themes)."""
+    where = str(getattr(store, "path", "") or "") or None
+    arg = f"--store {shlex.quote(where)}" if where else "--store DIR"
+    n_calls = store.db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+    if not n_calls:
+        raise InputFormatError("nothing to report: the store has no calls", path=where,
+                               hint=f"add calls with `callbridge import TRANSCRIPTS {arg}` or "
+                                    f"`callbridge transcribe RECORDINGS {arg}`, or do everything with "
+                                    "`callbridge run INPUT --out DIR`")
+    if not store.db.execute("SELECT COUNT(*) FROM statements").fetchone()[0]:
+        raise InputFormatError(f"nothing to report: the store has {n_calls} calls but no customer statements",
+                               path=where, hint=f"run `callbridge extract {arg}`, then `callbridge themes {arg}`, "
+                                                "then the report again")
+
+
+def build_report(store, out_dir, lang: str | None = None, offer_path=None, redact: bool = True,
+                 include_uncertain: bool = False) -> ReportResult:
+    """Write report.html, report.md, tables/*.csv and report.xlsx for the calls in `store`.
+
+    Calls with uncertain roles or a silent side are left out of the numbers and listed for review
+    unless `include_uncertain`. Raises InputFormatError for a bad language or offer, and when the
+    store holds nothing to report (`check_ready`: no calls, or no statements), before writing anything.
+    Every file gets the same mode (`nlp.fileutil.FILE_MODE`, what the umask allows)."""
     import pandas as pd
 
-    from ..fileutil import atomic_write_text
+    from ..fileutil import atomic_path, atomic_write_text
 
     if lang is not None and lang not in LANGS:
         raise InputFormatError(f"unknown report language {lang!r}", hint="use --lang ru or --lang en")
-    lang = lang or dominant_language(store)
     offer_text = read_offer(offer_path) if offer_path else None
+    check_ready(store)
+    lang = lang or dominant_language(store)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ctx, data = build_context(store, lang, offer_text, redact)
+    ctx, data = build_context(store, lang, offer_text, redact, include_uncertain)
     html = _env(True).get_template("report.html.j2").render(**ctx)
     md = _env(False).get_template("report.md.j2").render(**ctx)
     atomic_write_text(out / "report.html", html)
@@ -260,10 +350,9 @@ def build_report(store, out_dir, lang: str | None = None, offer_path=None, redac
         atomic_write_text(p, "\ufeff" + df.to_csv(index=False, lineterminator="\n"))
         csvs.append(p)
     xlsx = out / "report.xlsx"
-    tmp = out / ".report.xlsx.tmp"
-    with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
-        for name, df in frames.items():
-            (df if len(df.columns) else pd.DataFrame({"": []})).to_excel(xw, sheet_name=name[:31], index=False)
-    tmp.replace(xlsx)
+    with atomic_path(xlsx) as tmp, open(tmp, "wb") as fh:
+        with pd.ExcelWriter(fh, engine="openpyxl") as xw:
+            for name, df in frames.items():
+                (df if len(df.columns) else pd.DataFrame({"": []})).to_excel(xw, sheet_name=name[:31], index=False)
     return ReportResult(out, out / "report.html", out / "report.md", xlsx, csvs, lang, data.n_calls,
-                        len(ctx["recs_offer"]) + len(ctx["recs_script"]))
+                        len(ctx["recs_offer"]) + len(ctx["recs_script"]), n_left_out=ctx["head"]["n_left_out"])

@@ -69,6 +69,21 @@ def anchor(kind: str, theme_id: str) -> str:
     return f"t-{kind}-" + re.sub(r"[^A-Za-z0-9_-]", "_", str(theme_id))
 
 
+def step_anchor(step_id: str) -> str:
+    return "step-" + re.sub(r"[^A-Za-z0-9_-]", "_", str(step_id))
+
+
+def step_title(title: str, lang: str) -> str:
+    """A bilingual step title ("Бюджет / Budget") shown in the report's language; any other
+    title as written."""
+    parts = [p.strip() for p in str(title).split(" / ")]
+    if len(parts) == 2 and all(parts):
+        cyr = [bool(re.search(r"[А-Яа-яЁё]", p)) for p in parts]
+        if cyr[0] != cyr[1]:
+            return parts[cyr.index(lang == "ru")]
+    return str(title)
+
+
 def conversion(won: int, lost: int) -> float | None:
     return won / (won + lost) if won + lost else None
 
@@ -100,6 +115,72 @@ def lost_won_stats(a: int, n_lost: int, c: int, n_won: int) -> tuple[float | Non
     return lift, fisher_exact_p(a, n_lost - a, c, n_won - c)
 
 
+# ---- per-call caveats ------------------------------------------------------------------
+# Roles decided with less confidence than this (a mono recording's alternation guess is capped
+# at 0.4, see nlp/roles.py) may have swapped agent and customer: the call is flagged.
+ROLE_MIN_CONFIDENCE = 0.5
+# A side with fewer words than this, and under MIN_SIDE_SHARE of the call's words, is silent:
+# a dead channel or a recording of one party only.
+MIN_SIDE_WORDS = 5
+MIN_SIDE_SHARE = 0.05
+# Speech rate used to estimate how long a turn with only a start time lasts (words per second).
+WORDS_PER_SECOND = 2.5
+FLAG_ROLES = "roles"
+FLAG_ONE_SIDED = "one_sided"
+
+
+def _role_confidence(roles: Any) -> float | None:
+    if not isinstance(roles, dict):
+        return None
+    c = roles.get("confidence")
+    return float(c) if isinstance(c, (int, float)) and not isinstance(c, bool) else None
+
+
+def call_flags(roles: Any, words: dict[str, int], speakers: list[str]) -> list[dict[str, Any]]:
+    """Why a call's numbers may not be what the customer said: [{"flag": "roles", "confidence": c,
+    "method": m}] when the agent/customer split is a guess (`source.roles` marked low_confidence,
+    confidence < ROLE_MIN_CONFIDENCE, method or a speaker 'unknown'), [{"flag": "one_sided",
+    "side": "agent"|"customer", "words": n}] when a side is silent. Empty when the call is fine.
+    A call without `source.roles` (roles given by the transcript) is not flagged for roles."""
+    flags: list[dict[str, Any]] = []
+    if isinstance(roles, dict):
+        conf = _role_confidence(roles)
+        method = str(roles.get("method") or "")
+        labels = roles.get("labels") if isinstance(roles.get("labels"), dict) else {}
+        unknown = method == "unknown" or any(str(v) == "unknown" for v in labels.values())
+        if roles.get("low_confidence") or unknown or (conf is not None and conf < ROLE_MIN_CONFIDENCE):
+            flags.append({"flag": FLAG_ROLES, "confidence": conf, "method": method or None})
+    if any(s not in ("agent", "customer") for s in speakers):
+        flags.append({"flag": FLAG_ROLES, "confidence": None, "method": "unknown"})
+    total = sum(words.values())
+    for side in ("customer", "agent"):
+        n = words.get(side, 0)
+        if n < MIN_SIDE_WORDS and (total == 0 or n / total < MIN_SIDE_SHARE):
+            flags.append({"flag": FLAG_ONE_SIDED, "side": side, "words": n})
+            break  # one silent side says it all; both silent is an empty call
+    return flags
+
+
+def talk_seconds(duration: float | None, turns: list[tuple[str, float | None, float | None, str]]) -> float | None:
+    """A call's length in seconds: the stored duration, else the end of its last turn from whatever
+    times the turns carry. A turn with a start but no end (Otter text, SRT without ends, imported
+    JSON with starts only) lasts until the next turn starts, or its words at WORDS_PER_SECOND.
+    None when nothing in the call has a time."""
+    if duration is not None and duration > 0:
+        return float(duration)
+    last = None
+    for i, (_, start, end, text) in enumerate(turns):
+        if end is not None:
+            t = float(end)
+        elif start is not None:
+            nxt = next((s for _, s, _, _ in turns[i + 1:] if s is not None), None)
+            t = float(nxt) if nxt is not None and nxt >= start else float(start) + len(text.split()) / WORDS_PER_SECOND
+        else:
+            continue
+        last = t if last is None else max(last, t)
+    return last
+
+
 @dataclass
 class ThemeRow:
     kind: str
@@ -123,13 +204,15 @@ class ThemeRow:
 class ReportData:
     """Loads the store once and answers every question the report asks."""
 
-    def __init__(self, store, lang: str, redact: Callable[[str], str], gate: Any = None):
+    def __init__(self, store, lang: str, redact: Callable[[str], str], gate: Any = None,
+                 include_uncertain: bool = False):
         from ..redact import Redactor
 
         self.store = store
         self.lang = lang
         self.redact = redact
         self.gate = gate if gate is not None else Redactor(store, enabled=True)
+        self.include_uncertain = include_uncertain
         self._load()
 
     # ---- loading ------------------------------------------------------------------------
@@ -137,24 +220,40 @@ class ReportData:
         import pandas as pd
 
         db = self.store.db
-        ends = {r[0]: r[1] for r in db.execute('SELECT call_id, MAX("end") FROM turns GROUP BY call_id')}
+        turns: dict[str, list[tuple[str, float | None, float | None, str]]] = defaultdict(list)
+        for r in db.execute('SELECT call_id, speaker, start, "end", text FROM turns ORDER BY call_id, idx'):
+            turns[r[0]].append((r[1], r[2], r[3], r[4] or ""))
         calls: dict[str, dict[str, Any]] = {}
-        for r in db.execute("SELECT call_id, language, duration, metadata_json FROM calls ORDER BY call_id"):
+        for r in db.execute("SELECT call_id, language, duration, metadata_json, source_json FROM calls "
+                            "ORDER BY call_id"):
             meta = json.loads(r["metadata_json"] or "{}")
-            dur = r["duration"] if r["duration"] is not None else ends.get(r["call_id"])
+            source = json.loads(r["source_json"] or "{}")
+            ts = turns.get(r["call_id"], [])
             date = pd.to_datetime(meta.get("date"), errors="coerce") if _clean(meta.get("date")) else pd.NaT
             if pd.isna(date):
                 date = None
             elif date.tzinfo is not None:
                 date = date.tz_localize(None)
             amount = pd.to_numeric(meta.get("amount"), errors="coerce") if _clean(meta.get("amount")) else None
+            words = {"agent": 0, "customer": 0}
+            for speaker, _, _, text in ts:
+                words[speaker] = words.get(speaker, 0) + len(text.split())
             calls[r["call_id"]] = {
                 "call_id": r["call_id"], "language": (r["language"] or "").lower()[:2] or None,
-                "duration": float(dur) if dur is not None else None, "date": date,
+                "duration": talk_seconds(r["duration"], ts), "date": date,
                 "agent": _clean(meta.get("agent")), "lead_source": _clean(meta.get("lead_source")),
                 "campaign": _clean(meta.get("campaign")), "outcome": norm_outcome(meta.get("outcome")),
                 "amount": float(amount) if amount is not None and not math.isnan(amount) else None,
+                "words": words, "flags": call_flags(source.get("roles"), words, [t[0] for t in ts]),
+                "role_confidence": _role_confidence(source.get("roles")),
             }
+        self.all_calls = calls
+        # Calls whose roles are a guess or with one side silent would put agent words among the
+        # customer's statements (or none at all) and skew every share: by default they are left out
+        # of the numbers and listed for review.
+        self.review = [c for c in calls.values() if c["flags"]]
+        if not self.include_uncertain:
+            calls = {cid: c for cid, c in calls.items() if not c["flags"]}
         self.calls = calls
         self.n_calls = len(calls)
 
@@ -232,10 +331,14 @@ class ReportData:
         outcomes = Counter(c["outcome"] for c in calls)
         dates = [c["date"] for c in calls if c["date"] is not None]
         langs = Counter(c["language"] or "?" for c in calls)
-        seconds = sum(c["duration"] or 0.0 for c in calls)
+        timed = [c["duration"] for c in calls if c["duration"] is not None]
         return {
             "n_calls": self.n_calls,
-            "hours": seconds / 3600.0,
+            "n_stored": len(self.all_calls),
+            "n_review": len(self.review),
+            "n_left_out": len(self.all_calls) - self.n_calls,
+            "hours": sum(timed) / 3600.0 if timed else None,
+            "n_timed": len(timed),
             "period": (min(dates).date().isoformat(), max(dates).date().isoformat()) if dates else None,
             "languages": langs.most_common(),
             "outcomes": {k: outcomes.get(k, 0) for k in ("won", "lost", "pending", "unknown")},
@@ -355,6 +458,8 @@ class ReportData:
         for r in db.execute("SELECT call_id, step_id, present FROM adherence"):
             if r["call_id"] in self.calls:
                 adh[r["step_id"]][r["call_id"]] = int(r["present"])
+        for s in steps:
+            s["title"] = step_title(s["title"], self.lang)
         titles = {s["step_id"]: s["title"] for s in steps}
         for sid in adh:
             if sid not in titles:
@@ -368,23 +473,23 @@ class ReportData:
             od, os_ = self.outcome_counts(done), self.outcome_counts(skipped)
             rows.append({"step_id": s["step_id"], "title": s["title"], "total": len(calls), "done": len(done),
                          "skipped": len(skipped), "share_done": len(done) / len(calls) if calls else None,
-                         "conv_done": od["conversion"], "conv_skipped": os_["conversion"]})
+                         "conv_done": od["conversion"], "conv_skipped": os_["conversion"],
+                         "won_done": od["won"], "lost_done": od["lost"],
+                         "won_skipped": os_["won"], "lost_skipped": os_["lost"]})
         per_call: dict[str, list[int]] = defaultdict(list)
         for sid, calls in adh.items():
             for c, p in calls.items():
                 per_call[c].append(p)
         adherence_by_call = {c: sum(v) / len(v) for c, v in per_call.items() if v}
-        coverage = []
-        for r in db.execute("SELECT * FROM coverage ORDER BY n_lost DESC, n_calls DESC"):
-            t = self.theme_index.get((r["kind"], r["theme_id"]))
-            coverage.append({"kind": r["kind"], "theme_id": r["theme_id"],
-                             "label": t.label if t else self.redact(r["label"]), "anchor": t.anchor if t else None,
-                             "covered": bool(r["covered"]), "best_step": r["best_step"],
-                             "best_step_title": titles.get(r["best_step"] or "", r["best_step"]),
-                             "score": r["score"], "n_calls": r["n_calls"], "n_lost": r["n_lost"],
-                             "n_won": r["n_won"], "lift_lost": r["lift_lost"]})
-        return {"steps": rows, "coverage": coverage, "adherence_by_call": adherence_by_call,
-                "present": bool(steps or coverage)}
+        from .coverage import coverage_decisions
+
+        coverage = [d.as_dict() for d in coverage_decisions(self, titles)]
+        for d in coverage:
+            d["anchor_step"] = step_anchor(d["step_id"]) if d["step_id"] else None
+        return {"steps": rows, "coverage": coverage,
+                "objections": [d for d in coverage if d["kind"] == "objection"],
+                "other_themes": [d for d in coverage if d["kind"] != "objection"],
+                "adherence_by_call": adherence_by_call, "present": bool(steps or coverage)}
 
     def _shown_label(self, label: str, terms: list[str]) -> str:
         """A theme label as shown: redacted; one with a name in it (from a store themed before names

@@ -5,12 +5,18 @@ decided by meaning and by words: e5 similarity between the theme's quotes and th
 line, standardised against all customer statements (see `match_offer`), or enough of the theme's
 key lemmas present in the offer.
 
-Script: objections heard in lost calls that no script step handles (the `coverage` table from
-script-gap analysis) and steps agents skip (the `adherence` table), with conversion either way.
+Script: objections no script step answers, or only weakly (the report's coverage decisions,
+`nlp.report.coverage`, the same the coverage tables show), and steps agents skip (the `adherence`
+table), ranked by how many calls skip them.
+
+Every recommendation carries its support (calls, share, won and lost among them) and is made only
+when the support reaches `min_support`; a comparison (lost vs won calls, conversion with and without
+a step) is added only when both sides have calls and differ.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +35,9 @@ OFFER_KINDS = ("need", "motive")
 MAX_OFFER_RECS = 6
 MAX_SCRIPT_RECS = 5
 SKIP_SHARE = 0.7  # a step done in fewer calls than this is worth a look
+# A recommendation rests on at least this many calls, and on at least this share of the analysed calls.
+MIN_SUPPORT_CALLS = 2
+MIN_SUPPORT_SHARE = 0.05
 
 _MD = re.compile(r"^\s*(?:#+|[-*•]|\d+[.)])\s+")
 _EMPH = re.compile(r"[*_`]{1,3}")
@@ -142,60 +151,146 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.0f}%"
 
 
+def min_support(n_calls: int) -> int:
+    """The fewest calls a recommendation may rest on: MIN_SUPPORT_CALLS, or MIN_SUPPORT_SHARE of the
+    analysed calls when that is more (one call is an anecdote; so are 3 calls in 500)."""
+    return max(MIN_SUPPORT_CALLS, math.ceil(MIN_SUPPORT_SHARE * n_calls))
+
+
+class Wording:
+    """The report language's sentences with their numbers agreed (`nlp.report.wording`)."""
+
+    def __init__(self, tr: dict, lang: str):
+        self.tr, self.lang = tr, lang
+
+    def n(self, n: int, noun: str, case: str = "nomn", number: bool = True) -> str:
+        from .wording import count
+
+        return count(n, self.tr["nouns"][noun], self.lang, case, number=number)
+
+    def support(self, calls: int, base: int, won: int, lost: int, key: str = "rec_support") -> dict[str, Any]:
+        """A recommendation's support: `calls` of the `base` calls it is about, with their outcomes;
+        `key` the sentence that says it (calls where customers say it, or calls without a step)."""
+        share = calls / base if base else 0.0
+        return {"calls": calls, "base": base, "share": share, "won": won, "lost": lost,
+                "text": self.tr[key].format(calls=calls, base=self.n(base, "call", "gent"),
+                                            share=_pct(share), won=won, lost=lost)}
+
+
+def _outcomes(data, ids) -> tuple[int, int]:
+    won = sum(1 for c in ids if data.calls[c]["outcome"] == "won")
+    lost = sum(1 for c in ids if data.calls[c]["outcome"] == "lost")
+    return won, lost
+
+
 def offer_recommendations(data, offer_text: str | None, tr: dict, store=None) -> list[dict[str, Any]]:
     if offer_text is None:
         return []
-    min_calls = 2 if data.n_calls >= 5 else 1
-    cands = [t for k in OFFER_KINDS for t in data.themes.get(k, [])[:8] if t.n_calls >= min_calls]
-    background = [st["text"] for st in data.statements]
+    w = Wording(tr, data.lang)
+    floor = min_support(data.n_calls)
+    cands = [t for k in OFFER_KINDS for t in data.themes.get(k, [])[:8] if t.n_calls >= floor]
+    background = [st["text"] for st in data.statements if st["call_id"] in data.calls]
     matches = match_offer(cands, offer_text, store, background)
-    recs = []
+    recs, seen = [], set()
     for t in sorted(cands, key=lambda r: (-r.n_calls, r.kind)):
         m = matches.get((t.kind, t.theme_id))
-        if m is None or m.mentioned:
+        key = (t.kind, _norm(t.label))
+        if m is None or m.mentioned or key in seen:
             continue
+        seen.add(key)
         recs.append({
             "area": "offer", "kind": t.kind, "theme_id": t.theme_id, "anchor": t.anchor, "n_calls": t.n_calls,
+            "step_id": None, "state": None,
             "text": tr["rec_offer_missing"].format(label=t.label, kind=tr["kind_short"][t.kind], n=t.n_calls,
-                                                   total=data.n_calls, share=_pct(t.share)),
+                                                   total_calls=w.n(data.n_calls, "call", "gent"),
+                                                   share=_pct(t.share)),
+            "support": w.support(t.n_calls, data.n_calls, t.won, t.lost),
             "detail": tr["rec_offer_closest"].format(line=m.line, sim=f"{m.similarity:.2f}") if m.line else "",
             "quote": t.quotes[0] if t.quotes else None,
         })
     return recs[:MAX_OFFER_RECS]
 
 
-def script_recommendations(data, script: dict, tr: dict) -> list[dict[str, Any]]:
-    recs = []
+def _norm(label: str) -> str:
+    return " ".join(re.findall(r"\w+", str(label).casefold()))
+
+
+def _compare_lost_won(data, w: Wording, won: int, lost: int) -> str:
+    """", in 2 of 5 lost calls (40%) and 0 of 4 won calls (0%)": only when the report has both lost
+    and won calls and the theme is heard relatively more often in the lost ones."""
     n_lost = sum(1 for c in data.calls.values() if c["outcome"] == "lost")
-    min_lost = 2 if n_lost >= 5 else 1  # one lost call is an anecdote once there are several
-    for c in script["coverage"]:
-        if c["kind"] != "objection" or c["covered"] or (c["n_lost"] or 0) < min_lost:
+    n_won = sum(1 for c in data.calls.values() if c["outcome"] == "won")
+    if not n_lost or not n_won or lost / n_lost <= won / n_won:
+        return ""
+    return w.tr["rec_compare_lost"].format(lost=lost, lost_calls=w.n(n_lost, "lost_call", "gent"),
+                                           share_lost=_pct(lost / n_lost), won=won,
+                                           won_calls=w.n(n_won, "won_call", "gent"), share_won=_pct(won / n_won))
+
+
+def _compare_step(w: Wording, s: dict) -> str:
+    """"; conversion 67% (2 of 3) when done, 0% (0 of 2) when skipped": only when both the calls
+    that do the step and those that skip it have an outcome, and the two conversions differ."""
+    dec_done, dec_skipped = s["won_done"] + s["lost_done"], s["won_skipped"] + s["lost_skipped"]
+    if not dec_done or not dec_skipped or s["conv_done"] == s["conv_skipped"]:
+        return ""
+    return w.tr["rec_compare_step"].format(conv_done=_pct(s["conv_done"]), won_done=s["won_done"],
+                                           dec_done=dec_done, conv_skipped=_pct(s["conv_skipped"]),
+                                           won_skipped=s["won_skipped"], dec_skipped=dec_skipped)
+
+
+def script_recommendations(data, script: dict, tr: dict) -> list[dict[str, Any]]:
+    """Objections without an answer in the script (coverage state `none`), objections whose closest
+    step answers them only weakly (`weak`: check that step), and steps agents skip, ranked by how
+    many calls skip them. Every one rests on at least `min_support` calls; the coverage decisions
+    are the ones the report's tables show (`nlp.report.coverage`)."""
+    from .analysis import step_anchor
+    from .coverage import NONE, WEAK
+
+    w = Wording(tr, data.lang)
+    floor = min_support(data.n_calls)
+    total_calls = w.n(data.n_calls, "call", "gent")
+    # themes that read the same are one objection to the reader: their calls are pooled
+    pooled: dict[str, dict[str, Any]] = {}
+    for c in script["objections"]:
+        if c["state"] not in (NONE, WEAK):
             continue
-        lift = c["lift_lost"]
-        lift_txt = tr["rec_lift"].format(lift=f"{lift:.1f}") if lift is not None and lift > 1.05 else ""
-        detail = (tr["rec_script_closest"].format(step=c["best_step_title"], score=f"{c['score']:.2f}")
-                  if c["best_step"] and c["score"] is not None else "")
+        key = _norm(c["label"]) + "|" + c["state"] + "|" + str(c["step_id"])
+        g = pooled.setdefault(key, {"c": c, "ids": set()})
+        g["ids"] |= data.members.get((c["kind"], c["theme_id"]), set()) & set(data.calls)
+    objection_recs = []
+    for g in pooled.values():
+        c, ids = g["c"], g["ids"]
+        if len(ids) < floor:
+            continue
+        won, lost = _outcomes(data, ids)
+        fmt = dict(label=c["label"], step=c["step_title"], n=len(ids), total_calls=total_calls,
+                   share=_pct(len(ids) / data.n_calls), compare=_compare_lost_won(data, w, won, lost))
         t = data.theme_index.get((c["kind"], c["theme_id"]))
-        recs.append({"area": "script", "kind": "objection", "theme_id": c["theme_id"], "anchor": c["anchor"],
-                     "n_calls": c["n_calls"], "sort": (-c["n_lost"], -(lift or 0)),
-                     "text": tr["rec_script_objection"].format(label=c["label"], n_lost=c["n_lost"], n=c["n_calls"],
-                                                               lift=lift_txt),
-                     "detail": detail, "quote": t.quotes[0] if t and t.quotes else None})
-    recs.sort(key=lambda r: r.pop("sort"))
-    recs = recs[:MAX_SCRIPT_RECS]
-    steps = [s for s in script["steps"] if s["total"] >= 3 and s["share_done"] is not None
-             and s["share_done"] < SKIP_SHARE]
+        objection_recs.append({
+            "area": "script", "kind": "objection", "theme_id": c["theme_id"], "anchor": c["anchor"],
+            "n_calls": len(ids), "step_id": c["step_id"], "state": c["state"],
+            "text": tr["rec_objection_weak" if c["state"] == WEAK else "rec_objection_none"].format(**fmt),
+            "support": w.support(len(ids), data.n_calls, won, lost),
+            "detail": "", "quote": t.quotes[0] if t and t.quotes else None, "_rank": (-lost, -len(ids), c["label"])})
+    objection_recs.sort(key=lambda r: r.pop("_rank"))
 
-    def gain(s):  # how much conversion drops when the step is skipped; unknown gains go last
-        if s["conv_done"] is None or s["conv_skipped"] is None:
-            return -1.0
-        return s["conv_done"] - s["conv_skipped"]
-
-    for s in sorted(steps, key=lambda s: (-gain(s), s["share_done"]))[:MAX_SCRIPT_RECS]:
-        recs.append({"area": "script", "kind": "step", "theme_id": s["step_id"], "anchor": "step-" + re.sub(
-            r"[^A-Za-z0-9_-]", "_", s["step_id"]), "n_calls": s["skipped"],
-            "text": tr["rec_script_step"].format(step=s["title"], skipped=s["skipped"], total=s["total"],
-                                                 share=_pct(s["skipped"] / s["total"]),
-                                                 conv_done=_pct(s["conv_done"]), conv_skipped=_pct(s["conv_skipped"])),
+    steps = [s for s in script["steps"] if s["total"] and s["share_done"] is not None
+             and s["share_done"] < SKIP_SHARE and s["skipped"] >= floor]
+    step_recs = []
+    # never-done and rarely-done steps first: what matters is how many calls go without the step
+    for s in sorted(steps, key=lambda s: (-s["skipped"], s["share_done"], s["title"])):
+        fmt = dict(step=s["title"], skipped=s["skipped"], total_calls=w.n(s["total"], "call", "gent"),
+                   share=_pct(s["skipped"] / s["total"]), compare=_compare_step(w, s))
+        step_recs.append({
+            "area": "script", "kind": "step", "theme_id": s["step_id"], "anchor": step_anchor(s["step_id"]),
+            "n_calls": s["skipped"], "step_id": s["step_id"], "state": None,
+            "text": tr["rec_step_never" if s["done"] == 0 else "rec_step_skipped"].format(**fmt),
+            "support": w.support(s["skipped"], s["total"], s["won_skipped"], s["lost_skipped"], "rec_support_skip"),
             "detail": "", "quote": None})
+    recs, seen = [], set()
+    for r in objection_recs[:MAX_SCRIPT_RECS] + step_recs[:MAX_SCRIPT_RECS]:
+        if r["text"] in seen:
+            continue
+        seen.add(r["text"])
+        recs.append(r)
     return recs
