@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -44,24 +45,39 @@ def call_from_dict(d: Any, path: str | None = None) -> Call:
             raise InputFormatError(f"turn {i}: 'text' is missing or not a string", path=where)
         words = None
         if isinstance(t.get("words"), list):
-            words = [Word(w.get("word", ""), float(w.get("start", 0.0)), float(w.get("end", 0.0)),
-                          w.get("probability")) for w in t["words"] if isinstance(w, dict)]
+            words = [Word(str(w.get("word", "")), _opt_float(w.get("start", 0.0), where, i) or 0.0,
+                          _opt_float(w.get("end", 0.0), where, i) or 0.0, _probability(w.get("probability")))
+                     for w in t["words"] if isinstance(w, dict)]
         turns.append(Turn(sp, text, _opt_float(t.get("start"), where, i), _opt_float(t.get("end"), where, i),
                           words))
     meta = d.get("metadata") or {}
     if not isinstance(meta, dict):
         raise InputFormatError("field 'metadata' must be an object", path=where)
+    source = d.get("source") or {}
+    if not isinstance(source, dict):
+        raise InputFormatError("field 'source' must be an object", path=where)
     lang = d.get("language")
-    return Call(str(call_id), turns, str(lang) if lang else None, dict(meta), dict(d.get("source") or {}))
+    return Call(str(call_id), turns, str(lang) if lang else None, dict(meta), dict(source))
 
 
 def _opt_float(v: Any, where: str, i: int) -> float | None:
     if v is None:
         return None
     try:
-        return float(v)
-    except (TypeError, ValueError):
-        raise InputFormatError(f"turn {i}: time {v!r} is not a number of seconds", path=where) from None
+        x = float(v)
+    except (TypeError, ValueError, OverflowError):
+        x = math.nan
+    if not math.isfinite(x) or isinstance(v, bool):
+        raise InputFormatError(f"turn {i}: time {str(v)[:40]!r} is not a number of seconds", path=where) from None
+    return x
+
+
+def _probability(v: Any) -> float | None:
+    try:
+        x = float(v)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return x if math.isfinite(x) else None
 
 
 def read_call(path: str | os.PathLike) -> Call:

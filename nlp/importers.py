@@ -424,6 +424,16 @@ def _json_values(text: str) -> Any:
     """One JSON value, or a list of the values of a JSON-lines / concatenated-JSON file (as Yandex
     SpeechKit v3 getRecognition streams its results)."""
     try:
+        return _json_values_unguarded(text)
+    except RecursionError:  # json's C decoder recurses once per level of nesting
+        raise InputFormatError("JSON nested too deeply to be a transcript",
+                               hint="give the JSON a speech service or `callbridge export` wrote") from None
+    except ValueError as e:  # a number of more than 4300 digits (Python's int conversion limit)
+        raise InputFormatError(f"unreadable JSON value: {str(e)[:80]}") from None
+
+
+def _json_values_unguarded(text: str) -> Any:
+    try:
         return json.loads(text)
     except json.JSONDecodeError as first_error:
         dec = json.JSONDecoder()
@@ -523,7 +533,7 @@ def _json_kind(data: Any) -> str | None:
     if isinstance(data.get("segments"), list):
         segs = [s for s in data["segments"] if isinstance(s, dict)]
         diarized = any(s.get("speaker") is not None for s in segs) or any(
-            isinstance(w, dict) and w.get("speaker") is not None for s in segs for w in (s.get("words") or []))
+            isinstance(w, dict) and w.get("speaker") is not None for s in segs for w in _list(s.get("words")))
         return "whisperx" if diarized or "word_segments" in data else "whisper"
     resp = data.get("response") if isinstance(data.get("response"), dict) else data
     if isinstance(resp.get("chunks"), list):
@@ -583,6 +593,15 @@ def _in_time_order(pieces: list[_RawTurn]) -> list[_RawTurn]:
     return turns
 
 
+def _list(v: Any) -> list:
+    """`v` when it is a JSON array, else []: a field of the wrong type is skipped like a missing one."""
+    return v if isinstance(v, list) else []
+
+
+def _dict(v: Any) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
 def _amazon(data: dict) -> list[_RawTurn]:
     status = data.get("status") or data.get("TranscriptionJobStatus")
     res = data.get("results")
@@ -599,7 +618,7 @@ def _amazon(data: dict) -> list[_RawTurn]:
                            _seconds(s.get("start_time")), _seconds(s.get("end_time")))
                   for s in segs if isinstance(s, dict) and (s.get("speaker_label") or s.get("channel_label"))]
         return _in_time_order(pieces)
-    items = [it for it in (res.get("items") or []) if isinstance(it, dict)]
+    items = [it for it in _list(res.get("items")) if isinstance(it, dict)]
     chans = (res.get("channel_labels") or {}).get("channels") if isinstance(res.get("channel_labels"), dict) else None
     spk = res.get("speaker_labels") if isinstance(res.get("speaker_labels"), dict) else None
     if any(it.get("channel_label") or it.get("speaker_label") for it in items):
@@ -609,7 +628,7 @@ def _amazon(data: dict) -> list[_RawTurn]:
         for n, ch in enumerate(chans):
             if isinstance(ch, dict):
                 lb = str(ch.get("channel_label") or f"ch_{n}")
-                words += _amazon_words([it for it in (ch.get("items") or []) if isinstance(it, dict)],
+                words += _amazon_words([it for it in _list(ch.get("items")) if isinstance(it, dict)],
                                        lambda it, lb=lb: lb)
     elif spk and isinstance(spk.get("segments"), list):
         at: dict[str, str] = {}
@@ -621,7 +640,7 @@ def _amazon(data: dict) -> list[_RawTurn]:
             s0, s1 = _seconds(seg.get("start_time")), _seconds(seg.get("end_time"))
             if s0 is not None and s1 is not None:
                 spans.append((s0, s1, lb))
-            for it in seg.get("items") or []:
+            for it in _list(seg.get("items")):
                 if isinstance(it, dict) and it.get("start_time") is not None:
                     at[str(it["start_time"])] = lb
 
@@ -651,7 +670,7 @@ def _amazon(data: dict) -> list[_RawTurn]:
 def _amazon_words(items: list[dict], label_of: Callable[[dict], Any]) -> list[_Word]:
     words: list[list[Any]] = []
     for it in items:
-        alts = it.get("alternatives") or []
+        alts = _list(it.get("alternatives"))
         content = str(alts[0].get("content", "")) if alts and isinstance(alts[0], dict) else ""
         if not content:
             continue
@@ -693,7 +712,7 @@ def _whisper(data: dict) -> list[_RawTurn]:
         if not isinstance(s, dict):
             continue
         start, end = _seconds(s.get("start")), _seconds(s.get("end"))
-        words = [w for w in (s.get("words") or []) if isinstance(w, dict)]
+        words = [w for w in _list(s.get("words")) if isinstance(w, dict)]
         speakers = {_spk(w) for w in words if _spk(w) is not None}
         if len(speakers) > 1:
             # diarization changed speaker inside the segment: follow the words
@@ -742,7 +761,7 @@ def _whisper_cpp(data: dict) -> list[_RawTurn]:
 
 
 def _alt_text(alt: dict) -> tuple[str, float | None, float | None]:
-    words = [w for w in (alt.get("words") or []) if isinstance(w, dict)]
+    words = [w for w in _list(alt.get("words")) if isinstance(w, dict)]
     text = str(alt.get("text") or "") or _join_words([str(w.get("text") or w.get("word") or "") for w in words])
     start = _seconds(alt.get("startTimeMs"), 0.001)
     end = _seconds(alt.get("endTimeMs"), 0.001)
@@ -768,7 +787,7 @@ def _yandex_v2(data: dict) -> list[_RawTurn]:
         raise InputFormatError("no 'chunks' in the response")
     pieces = []
     for ch in chunks:
-        if not isinstance(ch, dict) or not ch.get("alternatives"):
+        if not isinstance(ch, dict) or not _list(ch.get("alternatives")):
             continue
         alt = ch["alternatives"][0]
         if not isinstance(alt, dict):
@@ -793,18 +812,18 @@ def _yandex_v3(data: Any) -> list[_RawTurn]:
         ch = str(m.get("channelTag") or "0")
         if isinstance(m.get("final"), dict):
             fin = m["final"]
-            alts = [a for a in fin.get("alternatives") or [] if isinstance(a, dict)]
+            alts = [a for a in _list(fin.get("alternatives")) if isinstance(a, dict)]
             if not alts:
                 continue
             ch = str(fin.get("channelTag") or ch)
-            idx = str((m.get("audioCursors") or {}).get("finalIndex", f"#{k}"))
+            idx = str(_dict(m.get("audioCursors")).get("finalIndex", f"#{k}"))
             text, start, end = _alt_text(alts[0])
             finals[(ch, idx)] = _RawTurn(f"channel {ch}", text, start, end)
             last[ch] = (ch, idx)
         elif isinstance(m.get("finalRefinement"), dict):
             fr = m["finalRefinement"]
             nt = fr.get("normalizedText") if isinstance(fr.get("normalizedText"), dict) else {}
-            alts = [a for a in nt.get("alternatives") or [] if isinstance(a, dict)]
+            alts = [a for a in _list(nt.get("alternatives")) if isinstance(a, dict)]
             if not alts:
                 continue
             ch = str(nt.get("channelTag") or ch)
@@ -1219,7 +1238,12 @@ def _calls_from_file(path: Path, given: dict[str, str] | None = None) -> tuple[l
                 raise InputFormatError(f"JSON of an unknown layout (top level: {keys})",
                                        hint="callbridge reads the call format (\"turns\"), Amazon Transcribe, "
                                        "Whisper/WhisperX and Yandex SpeechKit JSON")
-            raw = _JSON_PARSERS[fmt](data)
+            try:
+                raw = _JSON_PARSERS[fmt](data)
+            except (TypeError, AttributeError, KeyError, IndexError, ValueError) as e:
+                # the keys said which tool wrote it, but a field deeper down has another shape
+                raise InputFormatError(f"the JSON's layout differs from that format's ({type(e).__name__}: "
+                                       f"{str(e)[:80]})", hint="give the file as the service wrote it") from None
             turns, prov = _assign_roles(raw, _lang_of(raw), given)
         elif kind == "subtitles":
             fmt = "vtt" if text.lstrip("\ufeff \t\r\n")[:6].upper() == "WEBVTT" or suffix == ".vtt" else "srt"

@@ -73,7 +73,8 @@ def _norm_header(s: str) -> str:
 
 def _bare_header(s: str) -> str:
     """A header without its unit: 'Бюджет, руб.' / 'Сумма (₽)' / 'Amount (USD)' -> the name alone."""
-    h = re.sub(r"\s*[(\[][^)\]]*[)\]]\s*", " ", _norm_header(s))
+    # the bracket's body excludes openers too, so a header of many '(' is read in linear time
+    h = re.sub(r"\s*[(\[][^()\[\]]*[)\]]\s*", " ", _norm_header(s))
     return h.split(",")[0].strip()
 
 
@@ -108,7 +109,12 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
         # Excel in Russian locales writes ';'
         first = sample.splitlines()[0] if sample else ""
         delim = max(",;\t", key=first.count)
-    rows = [r for r in csv.reader(io.StringIO(text), delimiter=delim) if any(c.strip() for c in r)]
+    try:
+        # newline="" lets the csv module see a lone \r as a line end, as it expects
+        rows = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delim) if any(c.strip() for c in r)]
+    except csv.Error as e:  # an unterminated quote, a field over csv's size limit
+        raise InputFormatError(f"not a readable CSV table: {e}", path=str(path),
+                               hint="save the table as CSV (UTF-8) or XLSX from the CRM or a spreadsheet") from None
     if not rows:
         raise InputFormatError("the metadata file has no rows", path=str(path))
     return rows[0], rows[1:]
@@ -210,6 +216,10 @@ def read_metadata(csv_path: str | Path | dict, warn: Callable[[str], None] | Non
     key_col, field_cols = _find_columns(header, path)
     extra_cols = [i for i in range(len(header)) if i != key_col and i not in field_cols.values()
                   and header[i].strip()]
+    # a second 'amount' column (or 'Amount' beside 'sum') keeps its raw text under its own name; it
+    # must not replace the converted value of the column read as the field
+    extra_names = {i: header[i].strip() if header[i].strip().lower() not in (*METADATA_FIELDS, "call_id")
+                   else f"{header[i].strip()} (column {i + 1})" for i in extra_cols}
     day_first = _date_order([r[field_cols["date"]] for r in rows
                              if "date" in field_cols and len(r) > field_cols["date"]])
     table = MetadataTable()
@@ -246,7 +256,7 @@ def read_metadata(csv_path: str | Path | dict, warn: Callable[[str], None] | Non
         for i in extra_cols:
             value = row[i].strip()
             if value:
-                fields[header[i].strip()] = value
+                fields[extra_names[i]] = value
         table[key] = fields
     misshapen = problems.count("more cells than")
     if rows and misshapen > len(rows) / 2:
