@@ -24,12 +24,28 @@ PROBES = {
     "text": "document.body.innerText",
     "quotes": "document.querySelectorAll('blockquote').length",
     "recs": "document.querySelectorAll('li.rec').length",
+    "supports": "document.querySelectorAll('li.rec .support').length",
+    # every piece of chart text inside its drawing (1 px tolerance): nothing clipped at either edge
+    "clipped": """(() => { const bad = [];
+      for (const svg of document.querySelectorAll('svg.chart')) {
+        const b = svg.getBoundingClientRect();
+        for (const t of svg.querySelectorAll('text')) {
+          const r = t.getBoundingClientRect();
+          if (r.width && (r.left < b.left - 1 || r.right > b.right + 1 || r.top < b.top - 1 || r.bottom > b.bottom + 1))
+            bad.push(t.textContent); } }
+      return bad; })()""",
 }
+LONG = {"ru": "Надо посоветоваться с мужем, с мамой и с соседкой по даче, а потом ещё раз всё пересчитать и перезвонить",
+        "en": "Need to talk it over with my wife, my mother-in-law and our accountant before we sign anything at all"}
 
 
 @pytest.mark.parametrize("lang", ["ru", "en"])
 def test_report_renders_clean_and_inert(tmp_path, lang):
     st = make_store(tmp_path / "store", lang, hostile=True)
+    st.db.execute("UPDATE themes SET label=? WHERE theme_id='think'", (LONG[lang],))
+    st.db.execute("UPDATE calls SET metadata_json=json_set(metadata_json, '$.lead_source', ?) WHERE call_id LIKE '%1'",
+                  (LONG[lang][:60],))
+    st.db.commit()
     # no --offer here: offer matching (e5) is covered in test_report.py and costs seconds
     res = build_report(st, tmp_path / "out")
     st.close()
@@ -42,7 +58,8 @@ def test_report_renders_clean_and_inert(tmp_path, lang):
     assert {"headline", "what-to-change", "kind-opening", "kind-motive", "kind-need", "kind-objection",
             "kind-question", "marketing", "lost-won", "agents", "script", "method"} <= set(v["sections"])
     assert v["bars"] >= 20 and v["trends"] >= 5 and v["cells"] >= 12 and v["svg_visible"] >= 10
-    assert v["quotes"] >= 15 and v["recs"] >= 2
+    assert v["quotes"] >= 15 and v["recs"] >= 2 and v["supports"] == v["recs"]
+    assert v["clipped"] == [] and LONG[lang] in page.dom  # the full label is the tooltip
     # one self-contained file: the page fetched nothing but itself
     assert page.requests == [res.html.resolve().as_uri()]
     assert page.pdf.startswith(b"%PDF")

@@ -101,6 +101,8 @@ def build_context(store, lang: str, offer_text: str | None, redact: bool,
     kinds = []
     for kind in KINDS:
         rows = data.themes.get(kind, [])
+        if not rows:
+            continue  # said once, in the caveats
         top = rows[:8]
         tr_trend = data.trend(kind)
         period_name = tr["period_" + tr_trend["granularity"]]
@@ -201,6 +203,9 @@ def caveats(data: ReportData, head: dict, lw: dict, has_trends: bool, words: Wor
                  key=KINDS.index)
     if raw:
         out.append(tr["cav_no_themes"].format(kinds=", ".join(tr["kind_short"][k] for k in raw)))
+    empty = [k for k in KINDS if not data.themes.get(k)]
+    if data.n_calls and empty:
+        out.append(tr["cav_no_kinds"].format(kinds=", ".join(tr["kinds_plural"][k] for k in empty)))
     if data.n_calls and not has_trends:
         out.append(tr["cav_trend"])
     if data.n_calls and head["hours"] is None:

@@ -80,7 +80,9 @@ def step_title(title: str, lang: str) -> str:
     if len(parts) == 2 and all(parts):
         cyr = [bool(re.search(r"[А-Яа-яЁё]", p)) for p in parts]
         if cyr[0] != cyr[1]:
-            return parts[cyr.index(lang == "ru")]
+            part = parts[cyr.index(lang == "ru")]
+            # '"Others are cheaper"': the quotes marked the part as a customer's words in the title
+            return part[1:-1] if len(part) > 2 and part[0] + part[-1] in ('""', "«»", "“”", "''") else part
     return str(title)
 
 
@@ -283,6 +285,7 @@ class ReportData:
             n_stmt[key] += 1
             by_theme_stmts[key].append(s)
         self.members = members
+        assigned = {(s["kind"], s["theme_id"]) for s in self.statements if s["theme_id"] is not None}
 
         self.themes: dict[str, list[ThemeRow]] = {k: [] for k in KINDS}
         for key, t in theme_rows.items():
@@ -291,7 +294,8 @@ class ReportData:
             labels = info.get("labels") if isinstance(info.get("labels"), dict) else {}
             label = labels.get(self.lang) or t["label"] or ", ".join(_terms(info.get("terms"))[:3]) or str(tid)
             ids = members.get(key, set())
-            n = len(ids) if key in members else int(t["n_calls"] or 0)
+            # a theme whose statements all come from calls left out for review is not reported
+            n = len(ids) if key in members or key in assigned else int(t["n_calls"] or 0)
             if n == 0:
                 continue
             won = sum(1 for c in ids if calls[c]["outcome"] == "won")
