@@ -84,6 +84,14 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.0f}%"
 
 
+def _hm(hours: float | None) -> str:
+    """Hours as h:mm ("0:02", "12:34"); "—" when unknown."""
+    if hours is None:
+        return "—"
+    m = int(round(hours * 60))
+    return f"{m // 60}:{m % 60:02d}"
+
+
 def _num(x: float | None, digits: int = 1) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
@@ -238,6 +246,7 @@ def _env(autoescape: bool):
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = _pct
     env.filters["num"] = _num
+    env.filters["hm"] = _hm
     env.filters["md"] = md_escape
     return env
 
