@@ -1324,9 +1324,11 @@ def import_paths(paths: Iterable[str | os.PathLike], store, metadata: Any = None
     """
     from .language import detect_language
     from .metadata import apply_metadata, find_row, read_metadata
+    from .store import DiskFullError
 
     t0 = time.time()
     log = log or (lambda m: None)
+    store.lock("import")  # one writer per store: a second run is refused, not interleaved
     table = read_metadata(metadata) if isinstance(metadata, (str, os.PathLike)) else metadata
     given = parse_roles_option(roles) if isinstance(roles, str) else dict(roles or {})
     summary = ImportSummary()
@@ -1378,6 +1380,8 @@ def import_paths(paths: Iterable[str | os.PathLike], store, metadata: Any = None
             call.source = {**call.source, "imported_from": str(f), "format": fmt}
             try:
                 store.save_call(call, "imported", source_path=str(f), audio_sha256=call_sha, settings_hash=shash)
+            except DiskFullError:
+                raise  # every later file would fail the same way: stop, the store keeps what is saved
             except (CallbridgeError, OSError, ValueError) as e:
                 _fail(summary, store, f, cid, f"cannot save: {e}", log)
                 continue

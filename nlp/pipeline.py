@@ -173,6 +173,7 @@ def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, stor
                  f"(e.g. {safe_path(ignored[0]) if redact else ignored[0]})")
     store = Store(store_path)
     try:
+        store.lock("run")  # one writer per store: a second run is refused before any work
         from .redact import Redactor
 
         red = Redactor(store, redact)  # every line printed below passes through it

@@ -12,8 +12,11 @@ The schema carries a version (`PRAGMA user_version`); `MIGRATIONS` is append-onl
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import socket
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -27,6 +30,40 @@ from .errors import StoreError
 from .types import Call, Statement, Turn
 
 DEFAULT_STORE = "./callbridge-data"
+LOCK_NAME = "callbridge.lock"
+STALE_TEMP_S = 60.0          # a temp file this old in transcripts/ was left by a killed run
+
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+_SQLITE_FULL, _SQLITE_IOERR = 13, 10
+
+
+class StoreBusyError(StoreError):
+    """Another callbridge run (another process) holds the store."""
+
+
+class DiskFullError(StoreError):
+    """A write to the store failed: no space left, a file size limit, or a failing disk."""
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """True for an OSError of a full disk, quota or file size limit, or SQLite's SQLITE_FULL /
+    SQLITE_IOERR (what SQLite reports when a write comes back short)."""
+    if isinstance(e, OSError):
+        return e.errno in _FULL_ERRNOS
+    if isinstance(e, sqlite3.Error):
+        code = getattr(e, "sqlite_errorcode", None)
+        if code is not None:
+            return code & 0xFF in (_SQLITE_FULL, _SQLITE_IOERR)
+        return any(w in str(e) for w in ("database or disk is full", "disk I/O error"))
+    return False
+
+
+def disk_full_error(e: BaseException, path: str | os.PathLike) -> DiskFullError:
+    """The error to show for `e` (see is_disk_full) while writing under `path`."""
+    what = os.strerror(e.errno) if isinstance(e, OSError) and e.errno else str(e)
+    return DiskFullError(f"cannot write to the store (is the disk full?): {what}", path=str(path),
+                         hint="free disk space (or raise the file size limit), then rerun the same command: "
+                         "finished work is kept and skipped")
 
 # Each entry upgrades the schema by one version. Never edit a released entry: append a new one.
 MIGRATIONS: list[str] = [
@@ -171,6 +208,7 @@ class Store:
         self.transcripts_dir = self.path / "transcripts"
         self.transcripts_dir.mkdir(exist_ok=True)
         self.db_path = self.path / "callbridge.db"
+        self._lock = None
         try:
             self.db = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
             self.db.row_factory = sqlite3.Row
@@ -179,6 +217,8 @@ class Store:
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as e:
+            if is_disk_full(e):
+                raise disk_full_error(e, self.db_path) from None
             raise StoreError(f"cannot open database: {e}", path=str(self.db_path),
                              hint="the file may be damaged; restore it from a backup or move it away") from None
 
@@ -199,20 +239,93 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (nested calls join the outer one). A write that fails for lack of
+        space raises DiskFullError; the transaction is rolled back, so the store keeps its last
+        committed state."""
         if self.db.in_transaction:
             yield self.db
             return
-        self.db.execute("BEGIN IMMEDIATE")
         try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                if self.db.in_transaction:  # SQLite may have rolled back already after an I/O error
+                    self.db.execute("ROLLBACK")
+                raise
+            else:
+                self.db.execute("COMMIT")
+        except sqlite3.Error as e:
+            if is_disk_full(e):
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise disk_full_error(e, self.db_path) from None
             raise
-        else:
-            self.db.execute("COMMIT")
+
+    def _write_json(self, path: Path, data: Any) -> None:
+        try:
+            atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+        except OSError as e:
+            if is_disk_full(e):
+                raise disk_full_error(e, path) from None
+            raise
+
+    def lock(self, command: str) -> None:
+        """Hold the store for this process until `close()`, as `command` (shown to others).
+
+        A second run on the same store from another process gets StoreBusyError naming the run
+        that holds it, before it has done anything. Within one process the lock is shared
+        (`pipeline.run` locks, then the stages it calls lock again). The operating system drops
+        the lock (flock) when its process ends, however it ends, so a killed run never leaves the
+        store locked. Temp files a killed run left in transcripts/ are removed here.
+        """
+        if self._lock is not None:
+            return
+        from filelock import FileLock, Timeout
+
+        path = self.path / LOCK_NAME
+        # One instance per path in this process (is_singleton) and a counter: re-entrant across
+        # Store objects and threads; fallback_to_soft=False so a lock is never a marker file that
+        # a killed run would leave behind.
+        lk = FileLock(path, timeout=0, is_singleton=True, thread_local=False, fallback_to_soft=False)
+        try:
+            first = not lk.is_locked
+            lk.acquire()
+        except Timeout:
+            try:
+                owner = path.read_text(encoding="utf-8").strip()
+            except OSError:
+                owner = ""
+            raise StoreBusyError(f"the store is in use by another callbridge run ({owner or 'unknown process'})",
+                                 path=str(self.path), hint="wait for that run to finish, or give this one "
+                                 "another --store") from None
+        except OSError as e:
+            if is_disk_full(e):
+                raise disk_full_error(e, path) from None
+            raise StoreError(f"cannot lock the store: {e.strerror or e}", path=str(path),
+                             hint="the store must be on a file system that supports file locks") from None
+        self._lock = lk
+        if first:
+            try:
+                with open(path, "r+", encoding="utf-8") as f:
+                    f.truncate(0)
+                    f.write(f"pid {os.getpid()} on {socket.gethostname()}, callbridge {command}, since "
+                            f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime())}\n")
+            except OSError:
+                pass  # the lock holds without the note
+            now = time.time()
+            for tmp in self.transcripts_dir.glob(".*.tmp"):
+                try:
+                    if now - tmp.stat().st_mtime > STALE_TEMP_S:
+                        tmp.unlink()
+                except OSError:
+                    pass
 
     def close(self) -> None:
         self.db.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> "Store":
         return self
@@ -306,8 +419,7 @@ class Store:
         caller's `call` object is updated), so no table or file name of the store but
         `call_aliases` ever holds it."""
         call.call_id = self.call_id_for(call.call_id)
-        atomic_write_text(self.transcript_path(call.call_id),
-                          json.dumps(call.to_dict(), ensure_ascii=False, indent=1) + "\n")
+        self._write_json(self.transcript_path(call.call_id), call.to_dict())
         now = time.time()
         with self.transaction() as db:
             old = db.execute("SELECT created_at FROM calls WHERE call_id=?", (call.call_id,)).fetchone()
@@ -352,7 +464,7 @@ class Store:
         except StoreError:
             return False
         call.metadata.update(metadata)
-        atomic_write_text(self.transcript_path(call_id), json.dumps(call.to_dict(), ensure_ascii=False, indent=1) + "\n")
+        self._write_json(self.transcript_path(call_id), call.to_dict())
         with self.transaction() as db:
             db.execute("UPDATE calls SET metadata_json=?, updated_at=? WHERE call_id=?",
                        (json.dumps(call.metadata, ensure_ascii=False, default=str), time.time(), call_id))

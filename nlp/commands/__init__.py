@@ -33,6 +33,15 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             typer.secho("interrupted; finished work is saved, rerun to continue", err=True)
             raise typer.Exit(130) from None
+        except Exception as e:  # a full disk can surface in any stage's own write (report, CSVs)
+            from ..store import is_disk_full
+
+            if not is_disk_full(e):
+                raise
+            what = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.filename else str(e)
+            typer.secho(f"error: cannot write ({what}); free disk space (or raise the file size limit) and "
+                        "rerun: finished work is kept and skipped", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
 

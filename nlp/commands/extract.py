@@ -62,6 +62,7 @@ def register(app: typer.Typer) -> None:
         from ..store import Store
 
         with Store(store, create=False) as st:
+            st.lock("extract")  # one writer per store: a second run is refused, not interleaved
             n = extract_store(st, model, use_model=not rules_only)
             if out is not None:
                 red = Redactor(st, not no_redact)

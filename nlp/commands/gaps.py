@@ -51,6 +51,7 @@ def register(app: typer.Typer) -> None:
             store_path = store
         try:
             with Store(store_path, create=bool(inputs)) as st:
+                st.lock("gaps")  # one writer per store: a second run is refused, not interleaved
                 if inputs:
                     _load_calls(st, inputs)
                 elif not st.call_ids():

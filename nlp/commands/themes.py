@@ -36,6 +36,7 @@ def register(app: typer.Typer) -> None:
         if vectors not in ("e5", "tfidf"):
             raise ThemeError(f"unknown --vectors {vectors!r}", hint="use e5 or tfidf")
         with Store(store, create=False) as st:
+            st.lock("themes")  # one writer per store: a second run is refused, not interleaved
             res = build_themes(st, kinds=kind or None, n_themes=n_themes, seed=seed, refit=refit, vectors=vectors)
             emb = res.pop("_embedding")
             for k, r in res.items():

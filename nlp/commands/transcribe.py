@@ -66,6 +66,7 @@ def register(app: typer.Typer) -> None:
 
             table = read_metadata(metadata, warn=lambda w: eprint(f"metadata: warning: {w}"))
         with Store(store) as st:
+            st.lock("transcribe")  # one writer per store: a second run is refused, not interleaved
             summary = transcribe_paths(inputs, st, metadata=table, vocabulary=vocab, script=scr,
                                        progress=not quiet, **opts)
         eprint(summary.text())
