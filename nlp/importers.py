@@ -95,6 +95,8 @@ class ImportSummary:
     metadata_unmatched: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    # (item number in --roles, the name as typed) for names no file's speaker has
+    unused_roles: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def done(self) -> list[ImportResult]:
@@ -109,16 +111,33 @@ class ImportSummary:
             return 1
         return 0
 
-    def text(self) -> str:
+    def warning_lines(self, red: Any = None) -> list[str]:
+        """The warnings as printed, each through `red` (an `nlp.redact.Redactor`; default: redaction
+        on): CRM row problems quote cells, and --roles names are people's names."""
+        from .redact import Redactor
+
+        red = red if red is not None else Redactor(None, True)
+        out = [red.message(w) for w in self.warnings]
+        if self.unused_roles:
+            names = ", ".join(f"{name} (item {k})" for k, name in self.unused_roles)
+            out.append(red.message(f"--roles names no speaker in these files: {names}"))
+        return out
+
+    def text(self, red: Any = None) -> str:
+        """The summary as printed; personal data in warnings and CRM keys goes through `red` (an
+        `nlp.redact.Redactor`, default: redaction on)."""
+        from .redact import Redactor
+
+        red = red if red is not None else Redactor(None, True)
         lines = [f"imported {len(self.imported)}, skipped {len(self.skipped)} (unchanged), "
                  f"failed {len(self.failed)} in {self.wall_seconds:.1f} s"]
         for r in self.failed:
             lines.append(f"  failed: {_shown(r.path, r.call_id)}: {_said(r.reason, r.path, r.call_id)}")
         if self.metadata_matched or self.metadata_unmatched:
             lines.append(f"metadata: {self.metadata_matched} calls matched"
-                         + (f", unmatched rows: {', '.join(self.metadata_unmatched[:10])}"
+                         + (f", unmatched rows: {', '.join(red.path(k) for k in self.metadata_unmatched[:10])}"
                             if self.metadata_unmatched else ""))
-        lines += [f"warning: {w}" for w in self.warnings]
+        lines += [f"warning: {w}" for w in self.warning_lines(red)]
         return "\n".join(lines)
 
 
@@ -152,7 +171,16 @@ def role_of(label: str) -> str | None:
     return None
 
 
-def parse_roles_option(value: str | None) -> dict[str, str]:
+class RolesOption(dict):
+    """{folded speaker name: role} as `parse_roles_option` returns it; `typed` maps each key to
+    the name as the user wrote it (for messages)."""
+
+    def __init__(self, *args: Any, typed: dict[str, str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.typed: dict[str, str] = dict(typed or {})
+
+
+def parse_roles_option(value: str | None) -> RolesOption:
     """`--roles "Марина Кузнецова=agent, Олег=customer"` as {folded speaker name: role}.
 
     Items are separated by ',' or ';'; a role is `agent`/`customer` or a role word of
@@ -161,9 +189,9 @@ def parse_roles_option(value: str | None) -> dict[str, str]:
     "Марина Кузнецова"). Raises InputFormatError naming the bad item.
     """
     if value is None or not value.strip():
-        return {}
+        return RolesOption()
     hint = 'give NAME=agent or NAME=customer items, e.g. --roles "Марина Кузнецова=agent,Олег Сидоров=customer"'
-    out: dict[str, str] = {}
+    out = RolesOption()
     for item in re.split(r"[,;\n]", value):
         if not item.strip():
             continue
@@ -178,6 +206,7 @@ def parse_roles_option(value: str | None) -> dict[str, str]:
         if out.get(key, r) != r:
             raise InputFormatError(f"--roles: {name!r} is given both roles", hint=hint)
         out[key] = r
+        out.typed.setdefault(key, name)
     return out
 
 
@@ -1330,7 +1359,8 @@ def import_paths(paths: Iterable[str | os.PathLike], store, metadata: Any = None
     log = log or (lambda m: None)
     store.lock("import")  # one writer per store: a second run is refused, not interleaved
     table = read_metadata(metadata) if isinstance(metadata, (str, os.PathLike)) else metadata
-    given = parse_roles_option(roles) if isinstance(roles, str) else dict(roles or {})
+    given = parse_roles_option(roles) if isinstance(roles, str) else RolesOption(
+        roles or {}, typed=getattr(roles, "typed", None))
     summary = ImportSummary()
     summary.warnings += [f"metadata: {w}" for w in getattr(table, "warnings", None) or []]
     files = expand_transcript_inputs(paths)
@@ -1387,9 +1417,8 @@ def import_paths(paths: Iterable[str | os.PathLike], store, metadata: Any = None
                 continue
             summary.imported.append(ImportResult(str(f), cid, "imported", format=fmt, n_turns=len(call.turns)))
             log(f"[{i}/{len(files)}] {_shown(f, cid)}: {len(call.turns)} turns, {call.language}")
-    unused = [k for k in given if k not in named]
-    if unused and files:
-        summary.warnings.append(f"--roles names no speaker in these files: {', '.join(unused)}")
+    if files:
+        summary.unused_roles = [(k, given.typed.get(key, key)) for k, key in enumerate(given, 1) if key not in named]
     if table:
         rest = {k: v for k, v in table.items() if k not in used_keys}
         matched_rest, unmatched = apply_metadata(store, rest) if rest else (0, [])

@@ -132,8 +132,11 @@ def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, stor
         script: str | os.PathLike | None = None, offer: str | os.PathLike | None = None,
         metadata: str | os.PathLike | None = None, lang: str | None = None, redact: bool = True,
         include_uncertain: bool = False, transcribe_options: dict[str, Any] | None = None,
-        out: Callable[[str], None] | None = None) -> RunResult:
-    """Run every stage on `inputs` and write the report to `out_dir`; see the module doc."""
+        out: Callable[[str], None] | None = None, roles: dict[str, str] | str | None = None) -> RunResult:
+    """Run every stage on `inputs` and write the report to `out_dir`; see the module doc.
+
+    `roles`: speaker name -> role overrides for the transcripts (`--roles`, as
+    `nlp.importers.parse_roles_option` reads it)."""
     from .store import Store
 
     out_path = Path(out_dir)
@@ -164,19 +167,21 @@ def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, stor
                                        or (s == "metadata" and not meta_table) or (s == "gaps" and not script_obj))]
     prog = Progress(stages, out)
     result = RunResult(out_path, store_path, audio, transcripts, ignored)
-    for w in getattr(meta_table, "warnings", None) or []:
-        prog.log(f"metadata: warning: {w}")  # a bad value in one row: the row is kept, the value read as said
-    if ignored:
-        from .redact import safe_path
+    if isinstance(roles, str):
+        from .importers import parse_roles_option
 
-        prog.log(f"ignoring {len(ignored)} other files in the input folders "
-                 f"(e.g. {safe_path(ignored[0]) if redact else ignored[0]})")
+        roles = parse_roles_option(roles)
     store = Store(store_path)
     try:
         store.lock("run")  # one writer per store: a second run is refused before any work
         from .redact import Redactor
 
         red = Redactor(store, redact)  # every line printed below passes through it
+        for w in getattr(meta_table, "warnings", None) or []:
+            # a bad value in one row: the row is kept, the value read as said; the warning quotes it
+            prog.log(f"metadata: warning: {red.message(w)}")
+        if ignored:
+            prog.log(f"ignoring {len(ignored)} other files in the input folders (e.g. {red.path(ignored[0])})")
         if audio:
             from .transcribe import transcribe_paths
 
@@ -194,8 +199,10 @@ def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, stor
             from .importers import import_paths
 
             t = prog.start("import", f"{len(transcripts)} transcript files")
-            s = import_paths(transcripts, store, log=prog.log)
+            s = import_paths(transcripts, store, log=prog.log, roles=roles)
             result.import_summary = s
+            for w in s.warning_lines(red):
+                prog.log(f"warning: {w}")
             result.failed += [f"{red.path(f.path, f.call_id)}: {red.message(f.reason, f.path, f.call_id)}"
                               for f in s.failed]
             result.stages.append(StageTiming("import", time.perf_counter() - t, _summary_line(s)))

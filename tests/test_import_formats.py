@@ -461,7 +461,7 @@ def test_cli_roles_and_three_speakers(tmp_path):
                                  "--roles", "Светлана=customer,Никто=agent"])
     assert r.exit_code == 0, r.output
     assert "imported 1" in r.output and "Никто" not in r.output.split("warning:")[0]
-    assert "--roles names no speaker in these files: никто" in r.output
+    assert "--roles names no speaker in these files: Никто (item 2)" in r.output
     with Store(tmp_path / "s", create=False) as s:
         (cid,) = s.call_ids()
         assert [t.speaker for t in s.get_call(cid).turns] == ["agent", "customer", "agent", "customer", "customer"]

@@ -40,6 +40,7 @@ def register(app: typer.Typer) -> None:
         from ..importers import import_paths, parse_roles_option
         from ..metadata import read_metadata
         from ..options import check_inputs
+        from ..redact import Redactor
         from ..store import Store
 
         # options and the CRM file are checked before any work: a bad one leaves no store behind
@@ -48,7 +49,8 @@ def register(app: typer.Typer) -> None:
         table = read_metadata(metadata) if metadata else None
         with Store(store) as st:
             summary = import_paths(inputs, st, metadata=table, log=None if quiet else eprint, roles=given)
-        eprint(summary.text())
+            text = summary.text(Redactor(st, True))  # CRM cells and --roles names are personal data
+        eprint(text)
         code = summary.exit_code(strict)
         if code:
             raise typer.Exit(code)

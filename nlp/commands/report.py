@@ -76,15 +76,21 @@ def register(app: typer.Typer) -> None:
         lang: Optional[str] = typer.Option(None, "--lang", help=LANG_HELP),
         no_redact: bool = typer.Option(False, "--no-redact", help=NO_REDACT_HELP),
         include_uncertain: bool = typer.Option(False, "--include-uncertain", help=UNCERTAIN_HELP),
+        roles: Optional[str] = typer.Option(None, "--roles", help="Speaker roles by name for the transcripts, "
+                                            "overriding the guess: \"Марина Кузнецова=agent,Олег Сидоров=customer\" "
+                                            "(also labels such as spk_0, SPEAKER_01, 'channel 1')."),
     ) -> None:
         """Everything in one go: transcribe or import → extract → themes → script gaps → report.
 
         Rerunnable: recordings already transcribed into the store with the same settings are skipped.
         """
+        from ..importers import parse_roles_option
         from ..pipeline import run as run_pipeline
 
+        given = parse_roles_option(roles)  # a bad --roles fails before any work
         res = run_pipeline(inputs, out, store_dir=store, script=script, offer=offer, metadata=metadata,
-                           lang=_check_lang(lang), redact=not no_redact, include_uncertain=include_uncertain)
+                           lang=_check_lang(lang), redact=not no_redact, include_uncertain=include_uncertain,
+                           roles=given)
         _print_run(res)
 
     @app.command("demo")

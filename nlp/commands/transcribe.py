@@ -64,7 +64,10 @@ def register(app: typer.Typer) -> None:
         if metadata:
             from ..metadata import read_metadata
 
-            table = read_metadata(metadata, warn=lambda w: eprint(f"metadata: warning: {w}"))
+            from ..redact import Redactor
+
+            red = Redactor(None, True)  # a warning quotes CRM cells: names, phone numbers in file names
+            table = read_metadata(metadata, warn=lambda w: eprint(f"metadata: warning: {red.message(w)}"))
         with Store(store) as st:
             st.lock("transcribe")  # one writer per store: a second run is refused, not interleaved
             summary = transcribe_paths(inputs, st, metadata=table, vocabulary=vocab, script=scr,
