@@ -87,6 +87,32 @@ def _knn_graph(ind: np.ndarray, mutual_bonus: bool = False):
     return A + B.minimum(B.T) if mutual_bonus else A
 
 
+def text_key(text: str) -> str:
+    """What makes two statements "the same": case, ё/е, punctuation and spacing do not count."""
+    t = str(text).lower().replace("ё", "е")
+    return " ".join("".join(c if c.isalnum() else " " for c in t).split())
+
+
+def unify(keys: Sequence[str], labels: np.ndarray) -> np.ndarray:
+    """Labels where every group of equal keys takes its most common label (ties: the first seen).
+
+    Identical and near-identical statements (same `text_key`) must share a theme and the outlier
+    flag: fifteen customers saying the same sentence are one finding, never split over two themes
+    and "other".
+    """
+    labels = np.asarray(labels).copy()
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, k in enumerate(keys):
+        groups[k].append(i)
+    for idx in groups.values():
+        if len(idx) > 1:
+            vals = [int(labels[i]) for i in idx]
+            counts = Counter(vals)
+            top = max(counts.values())
+            labels[idx] = next(v for v in vals if counts[v] == top)
+    return labels
+
+
 def _centroids(Z: np.ndarray, labels: np.ndarray, ids: Sequence[int]) -> np.ndarray:
     return _unit(np.vstack([Z[labels == i].mean(axis=0) for i in ids])) if len(ids) else np.zeros((0, Z.shape[1]))
 
@@ -115,7 +141,8 @@ class ThemeModel(BaseEstimator, ClusterMixin):
     def __init__(self, n_themes: int | None = None, vectors: str = "e5", n_neighbors: int = 10,
                  lexical_weight: float = 0.5, spectral_dims: int = 32, merge_threshold: float = 0.8,
                  outlier_threshold: float = 0.2, min_theme_size: int = 2, max_other: float = 0.1,
-                 max_fit_samples: int = 10000, small_cut: float = 1.0, random_state: int = 0):
+                 max_fit_samples: int = 10000, small_cut: float = 0.925, small_max: int = 200,
+                 small_lexical: float = 0.25, random_state: int = 0):
         self.n_themes = n_themes
         self.vectors = vectors
         self.n_neighbors = n_neighbors
@@ -127,6 +154,8 @@ class ThemeModel(BaseEstimator, ClusterMixin):
         self.max_other = max_other
         self.max_fit_samples = max_fit_samples
         self.small_cut = small_cut
+        self.small_max = small_max
+        self.small_lexical = small_lexical
         self.random_state = random_state
 
     # ---- features ---------------------------------------------------------------------------
@@ -199,6 +228,11 @@ class ThemeModel(BaseEstimator, ClusterMixin):
             Lf, _ = self._lexical([texts[i] for i in fit_idx], [langs[i] for i in fit_idx] if langs else None,
                                   fitting=True)
         labels_f = self._cluster(Ef, Lf, rng)
+        if texts is not None:
+            keys = [text_key(texts[i]) for i in fit_idx]
+        else:
+            keys = [np.round(r, 4).tobytes().hex() for r in raw[fit_idx]]
+        labels_f = unify(keys, labels_f)
 
         # Themes numbered by size, largest first; then everything is assigned to the centroids.
         ids, counts = np.unique(labels_f[labels_f >= 0], return_counts=True)
@@ -212,6 +246,8 @@ class ThemeModel(BaseEstimator, ClusterMixin):
             sims = E[rest] @ self.centroids_.T
             best = sims.argmax(axis=1)
             labels[rest] = np.where(sims[np.arange(rest.size), best] >= self.outlier_threshold, best, OTHER)
+            labels = unify([text_key(t) for t in texts] if texts is not None
+                           else [np.round(r, 4).tobytes().hex() for r in raw], labels)
         self.labels_ = labels
         self.n_themes_ = len(order)
         self.theme_ids_ = np.arange(self.n_themes_)
@@ -243,7 +279,14 @@ class ThemeModel(BaseEstimator, ClusterMixin):
         k0 = self.n_themes if not auto else int(np.clip(round(getattr(self, "_k0", 2.0) * math.sqrt(n)), 2, 500))
         k0 = min(k0, n)
         seed = int(rng.integers(2**31 - 1))
-        if n >= 4 * self.n_neighbors:
+        small = auto and (n <= self.small_max or n < 4 * self.n_neighbors)
+        if small:
+            # A company's month of one kind (tens to a few hundred statements): no count to pick,
+            # average linkage cut at a similarity chosen leave-one-business-out (see `_small_themes`).
+            Ls = None if L is None else self.small_lexical * L.toarray()
+            S = E if Ls is None or not self.small_lexical else _unit(np.hstack([E, Ls]))
+            labels = self._small_themes(S)
+        elif n >= 4 * self.n_neighbors:
             from sklearn.manifold import spectral_embedding
 
             k = self.n_neighbors
@@ -256,13 +299,13 @@ class ThemeModel(BaseEstimator, ClusterMixin):
             # Too few statements for a meaningful graph: cluster the vectors themselves,
             # with the lemma TF-IDF appended so shared distinctive words still count.
             S = E if L is None else _unit(np.hstack([E, self.lexical_weight * L.toarray()]))
-        if auto and n < 4 * self.n_neighbors:
-            labels = self._small_themes(S)
-        else:
+        if not small:
             labels = KMeans(k0, n_init=5, random_state=seed).fit_predict(S)
-        if auto:
+        if auto and not small:
             labels = self._merge(E, labels)
-        return self._prune(E, labels)
+        # In a small set one statement can be a theme of its own (the gold themes of the development
+        # businesses have many); dissolving it would glue an unrelated idea onto another theme.
+        return self._prune(E, labels, 1 if small else self.min_theme_size)
 
     def _small_themes(self, S: np.ndarray) -> np.ndarray:
         """Few statements: average-linkage agglomerative clustering on the centred vectors.
@@ -290,12 +333,12 @@ class ThemeModel(BaseEstimator, ClusterMixin):
                                          distance_threshold=1 - self.merge_threshold).fit_predict(C)
         return merged[np.searchsorted(ids, labels)]
 
-    def _prune(self, E: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    def _prune(self, E: np.ndarray, labels: np.ndarray, min_size: int) -> np.ndarray:
         """Send tiny themes and far-off statements to "other", never more than `max_other`."""
         labels = labels.copy()
         n = len(labels)
         ids, counts = np.unique(labels, return_counts=True)
-        big = ids[counts >= min(self.min_theme_size, n)]
+        big = ids[counts >= min(min_size, n)]
         if not len(big):
             return np.zeros(n, dtype=np.int64)
         C = _centroids(E, labels, big)
@@ -446,7 +489,108 @@ def theme_terms(docs: Sequence[list[str]], labels: np.ndarray, langs: Sequence[s
 
 
 def make_label(terms: list[str], n: int = 3) -> str:
+    """Key terms joined for display ("a / b / c"); the fallback label of an older store only."""
     return " / ".join(terms[:n])
+
+
+def _label_words(lang: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(number-word lemmas, stop words a label may still start with, fillers never inside a label)
+    from `rules/theme_fillers.json`."""
+    d = json.loads((Path(__file__).parent / "rules" / "theme_fillers.json").read_text(encoding="utf-8"))
+    return (frozenset(d.get("numbers", {}).get(lang, [])), frozenset(d.get("edge_ok", {}).get(lang, [])),
+            frozenset(d.get("no_inside", {}).get(lang, [])))
+
+
+# Longest and shortest label, in words.
+LABEL_MIN_WORDS, LABEL_MAX_WORDS = 2, 6
+# Statements of a theme (closest to its centroid first) whose phrases compete for its label.
+LABEL_CANDIDATES = 8
+
+
+def phrase_labels(texts: Sequence[str], langs: Sequence[str], labels: np.ndarray, scores: np.ndarray,
+                  terms: dict[int, dict[str, list[str]]] | None = None,
+                  blocked: set[str] | None = None) -> tuple[dict[int, dict[str, str]], dict[int, dict[str, list[str]]]]:
+    """A label per theme and language: a 2-6 word contiguous phrase of one of its own statements.
+
+    Candidates are the word spans (no sentence punctuation inside, no stop word or filler at either
+    end but a leading negation) of the theme's statements of that language that lie closest to the
+    centroid (`scores`). A span scores by the theme's key lemmas it covers (c-TF-IDF, `terms`), by
+    how many of the theme's statements share its content lemmas, by how central its statement is,
+    minus a little per word beyond four. Lemmas only choose: the label shows the statement's own
+    words, so a lemmatizer's slip («замер» -> «замереть») never reaches a reader. A span holding a
+    digit, a number word, a name or other personal data (`nlp.redact.find_pii`, `blocked` lemmas,
+    `name_like`) never becomes a label.
+    Returns ({theme: {lang: label}}, {theme: {lang: key words as they were said}}).
+    """
+    from .language import analyze
+    from .redact import find_pii, name_like
+
+    blocked = {w.lower() for w in (blocked or set())}
+    terms = terms if terms is not None else {}
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, dtype=np.float32)
+    out: dict[int, dict[str, str]] = defaultdict(dict)
+    surf_terms: dict[int, dict[str, list[str]]] = defaultdict(dict)
+    for lang in sorted(set(langs)):
+        idx = [i for i in range(len(texts)) if langs[i] == lang and labels[i] >= 0]
+        if not idx:
+            continue
+        stop = _stop_words(lang)
+        numbers, edge_ok, no_inside = _label_words(lang)
+        an = dict(zip(idx, analyze([texts[i] for i in idx], lang)))
+        by_theme: dict[int, list[int]] = defaultdict(list)
+        for i in idx:
+            by_theme[int(labels[i])].append(i)
+        for lab, members in by_theme.items():
+            key = terms.get(lab, {}).get(lang, [])
+            weight: dict[str, float] = {}
+            for r, term in enumerate(key):
+                for w in term.split(" "):
+                    weight[w] = max(weight.get(w, 0.0), 1.0 / (1 + r))
+            member_lemmas = [{t.lemma for t in an[i].tokens if not t.is_punct} for i in members]
+            # The most frequent spoken form of each lemma: how key words are shown.
+            forms: dict[str, Counter] = defaultdict(Counter)
+            for i in members:
+                for t in an[i].tokens:
+                    if not t.is_punct:
+                        forms[t.lemma][t.lower] += 1
+            surf_terms[lab][lang] = [" ".join(forms[w].most_common(1)[0][0] if forms.get(w) else w
+                                              for w in term.split(" ")) for term in key]
+            ranked = sorted(members, key=lambda i: (-float(scores[i]), i))[:LABEL_CANDIDATES]
+            best: tuple[float, str] | None = None
+            fallback: tuple[float, str] | None = None
+            for rank, i in enumerate(ranked):
+                toks = an[i].tokens
+                pii = find_pii(texts[i])
+                ok = [not t.is_punct and not any(c.isdigit() for c in t.text) and t.lemma not in numbers
+                      and t.lower not in numbers and t.lower not in blocked and t.lemma not in blocked
+                      and t.lower not in no_inside
+                      and not name_like(t.lemma) and not any(a < t.end and t.start < b for a, b, _ in pii)
+                      for t in toks]
+                content = [ok[j] and any(c.isalpha() for c in toks[j].text) and toks[j].lemma not in stop
+                           and len(toks[j].text) > 1 for j in range(len(toks))]
+                central = 1.0 - rank / max(1, len(ranked))
+                for a in range(len(toks)):
+                    for b in range(a + LABEL_MIN_WORDS, min(len(toks), a + LABEL_MAX_WORDS) + 1):
+                        if not all(ok[a:b]):
+                            break  # a punctuation mark or blocked word ends every longer span too
+                        lem = {toks[j].lemma for j in range(a, b) if content[j]}
+                        if not lem:
+                            continue
+                        kw = sum(weight.get(w, 0.0) for w in lem)
+                        shared = np.mean([len(lem & m) / len(lem) for m in member_lemmas])
+                        sc = kw + shared + 0.3 * central - 0.1 * max(0, (b - a) - 4) - 0.05 * (b - a == 2)
+                        text = texts[i][toks[a].start:toks[b - 1].end]
+                        clean_edges = content[a] and content[b - 1] or (
+                            toks[a].lower in edge_ok and content[b - 1])
+                        if clean_edges and (best is None or sc > best[0]):
+                            best = (sc, text)
+                        elif not clean_edges and content[b - 1] and (fallback is None or sc > fallback[0]):
+                            fallback = (sc, text)
+            chosen = best or fallback
+            if chosen is not None:
+                out[lab][lang] = chosen[1][:1].upper() + chosen[1][1:]
+    return dict(out), dict(surf_terms)
 
 
 def _without_names(docs: list[list[str]], texts: Sequence[str]) -> list[list[str]]:
@@ -486,6 +630,146 @@ class _Theme:
     emerging: bool = False
 
 
+THEMES_FILE = "themes.csv"
+THEMES_COLUMNS = ("kind", "theme_id", "label", "name", "merge_into", "statements")
+
+
+def themes_file(store: "Store") -> Path:
+    """The user's theme names and merges: `<store>/themes.csv` (see `read_theme_edits`)."""
+    return store.path / THEMES_FILE
+
+
+def read_theme_edits(path: Path) -> dict[str, dict[str, dict[str, str]]]:
+    """{kind: {theme_id: {"name": ..., "merge_into": ...}}} from a themes file; {} when there is none.
+
+    The file is CSV (UTF-8, with or without BOM) with the columns `kind, theme_id, label, name,
+    merge_into, statements`. `label` and `statements` are written by callbridge on every run and
+    only read by people; `name` (the user's name for the theme, shown instead of the automatic label
+    in every report language) and `merge_into` (the id of a theme of the same kind that this one
+    joins) are the user's and are kept across reruns. Raises ThemeError (with the line) on a file
+    that is not such a CSV.
+    """
+    import csv
+
+    if not path.exists():
+        return {}
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            missing = {"kind", "theme_id"} - set(reader.fieldnames or [])
+            if missing:
+                raise ThemeError(f"the themes file has no column(s) {', '.join(sorted(missing))}", path=str(path),
+                                 hint=f"keep the header row: {','.join(THEMES_COLUMNS)}")
+            out: dict[str, dict[str, dict[str, str]]] = defaultdict(dict)
+            for line, row in enumerate(reader, start=2):
+                kind = (row.get("kind") or "").strip()
+                tid = (row.get("theme_id") or "").strip()
+                if not kind and not tid:
+                    continue
+                if kind not in KINDS or not tid:
+                    raise ThemeError(f"line {line}: kind {kind!r} / theme_id {tid!r} is not a theme", path=str(path),
+                                     hint=f"kind is one of {', '.join(KINDS)} and theme_id as written by callbridge")
+                merge = (row.get("merge_into") or "").strip()
+                if merge == tid:
+                    merge = ""
+                out[kind][tid] = {"name": (row.get("name") or "").strip(), "merge_into": merge,
+                                  "label": (row.get("label") or "").strip()}
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ThemeError(f"cannot read the themes file as CSV: {e}", path=str(path),
+                         hint="save it as UTF-8 CSV, or delete it to start over") from None
+    return dict(out)
+
+
+def _merge_target(edits: dict[str, dict[str, str]], tid: str) -> str:
+    """Where theme `tid` ends up after following `merge_into` (a cycle leaves it where it is)."""
+    seen = [tid]
+    cur = tid
+    while (edits.get(cur) or {}).get("merge_into"):
+        cur = edits[cur]["merge_into"]
+        if cur in seen:
+            return tid
+        seen.append(cur)
+    return cur
+
+
+def write_theme_edits(path: Path, edits: dict[str, dict[str, dict[str, str]]],
+                      current: dict[str, list[tuple[str, str, int]]]) -> None:
+    """Rewrite the themes file: a row per current theme ((theme_id, automatic label, statements) per
+    kind in `current`) with the user's name and merge kept, plus the user's rows for themes not
+    present now (kept so that nothing a user wrote is lost)."""
+    import csv
+    import io
+
+    from .fileutil import atomic_write_text
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(THEMES_COLUMNS)
+    for kind in KINDS:
+        user = edits.get(kind, {})
+        done = set()
+        for tid, label, n in current.get(kind, []):
+            e = user.get(tid, {})
+            w.writerow([kind, tid, label, e.get("name", ""), e.get("merge_into", ""), n])
+            done.add(tid)
+        for tid, e in user.items():
+            if tid not in done and (e.get("name") or e.get("merge_into")):
+                w.writerow([kind, tid, e.get("label", ""), e.get("name", ""), e.get("merge_into", ""), 0])
+    atomic_write_text(path, "\ufeff" + buf.getvalue())
+
+
+def edit_themes(store: "Store", rename: tuple[str, str] | None = None, merge: tuple[str, str] | None = None,
+                kind: str | None = None) -> dict[str, dict[str, dict[str, str]]]:
+    """Record a rename (theme, new name; an empty name gives the theme back its automatic label) or a
+    merge (theme A into theme B) in the store's themes file. A theme is `KIND:ID` (`objection:3`) or
+    a bare ID with `kind`. Raises ThemeError for a theme the store does not have."""
+    path = themes_file(store)
+    edits = read_theme_edits(path)
+
+    def resolve(ref: str) -> tuple[str, str]:
+        k, _, tid = ref.rpartition(":")
+        k = k or kind
+        if not k:
+            found = [r["kind"] for r in store.db.execute("SELECT kind FROM themes WHERE theme_id=?", (tid,))]
+            if len(found) != 1:
+                raise ThemeError(f"theme {ref!r} is {'in ' + ', '.join(found) if found else 'not in the store'}",
+                                 hint="name it as KIND:ID, e.g. objection:3 (ids are in the themes table and "
+                                      f"{path.name})")
+            k = found[0]
+        if k not in KINDS:
+            raise ThemeError(f"unknown statement kind {k!r} in {ref!r}", hint=f"use one of {', '.join(KINDS)}")
+        known = {r["theme_id"] for r in store.db.execute("SELECT theme_id FROM themes WHERE kind=?", (k,))}
+        if tid not in known and tid not in edits.get(k, {}):
+            raise ThemeError(f"no theme {tid!r} among the {k} themes ({', '.join(sorted(known)) or 'none'})",
+                             hint="run `callbridge themes` first; ids are in the report's themes table")
+        return k, tid
+
+    if rename is not None:
+        k, tid = resolve(rename[0])
+        edits.setdefault(k, {}).setdefault(tid, {"name": "", "merge_into": "", "label": ""})["name"] = rename[1].strip()
+    if merge is not None:
+        ka, a = resolve(merge[0])
+        kb, b = resolve(merge[1])
+        if ka != kb:
+            raise ThemeError(f"cannot merge a {ka} theme into a {kb} theme", hint="merge themes of one kind")
+        if a == b or _merge_target(edits.get(ka, {}), b) == a:
+            raise ThemeError(f"theme {b!r} already ends up in {a!r}", hint="merge the other way round")
+        edits.setdefault(ka, {}).setdefault(a, {"name": "", "merge_into": "", "label": ""})["merge_into"] = b
+    current = {k: [(r["theme_id"], r["label"], r["n_statements"]) for r in
+                   store.db.execute("SELECT theme_id, label, n_statements FROM themes WHERE kind=?", (k,))]
+               for k in KINDS}
+    write_theme_edits(path, edits, current)
+    return edits
+
+
+def _personal(texts: Sequence[str]) -> set[str]:
+    """Words and lemmas of the names and e-mails in `texts`: never part of a label."""
+    from .language import lemmas_auto
+    from .redact import personal_lemmas
+
+    return personal_lemmas(texts, lambda pieces: lemmas_auto(pieces))
+
+
 def model_path(store: "Store", kind: str) -> Path:
     """Where a store keeps the theme model of `kind`: `<store>/models/themes-<kind>.joblib`."""
     return store.path / "models" / f"themes-{kind}.joblib"
@@ -511,6 +795,8 @@ def build_themes(store: "Store", kinds: Sequence[str] | None = None, n_themes: i
     total_calls = max(1, len(store.call_ids()))
     out: dict[str, dict] = {}
     stats = EmbedStats()
+    edits = read_theme_edits(themes_file(store))
+    current: dict[str, list[tuple[str, str, int]]] = {}
     for kind in kinds:
         t0 = time.perf_counter()
         rows = store.statements(kind)
@@ -548,7 +834,7 @@ def build_themes(store: "Store", kinds: Sequence[str] | None = None, n_themes: i
 
             known = getattr(model, "known_", {})
             for i, t in enumerate(texts):
-                lab = known.get(text_hash(t))
+                lab = known.get(text_key(t), known.get(text_hash(t)))
                 if lab is not None:
                     labels[i] = lab
                     is_new[i] = False
@@ -574,13 +860,28 @@ def build_themes(store: "Store", kinds: Sequence[str] | None = None, n_themes: i
                     themes.setdefault(tid, _Theme(tid, emerging=True))
                     tid_of[j] = tid
                     outlier[j] = False
+        # Identical and near-identical statements share one theme and one outlier flag, whichever
+        # path (fit, saved model, emerging) placed them.
+        keys = [text_key(t) for t in texts]
+        joint = unify(keys, np.array([OTHER_ID if o else t for t, o in zip(tid_of, outlier)], dtype=object))
+        outlier = np.array([v == OTHER_ID for v in joint])
+        tid_of = np.array([str(v) for v in joint], dtype=object)
+        # The user's merges (themes file): a merged theme's statements count under the theme it went into.
+        user = edits.get(kind, {})
+        for i, tid in enumerate(tid_of):
+            target = _merge_target(user, tid)
+            if target != tid and not outlier[i]:
+                tid_of[i] = target
+                themes.setdefault(target, _Theme(target, emerging=target.startswith("new-")))
         for i, tid in enumerate(tid_of):
             if not outlier[i]:
                 themes[tid].members.append(i)
         num_of = {tid: k for k, tid in enumerate(themes)}
         lab_num = np.array([num_of[t] if not o else -1 for t, o in zip(tid_of, outlier)])
-        docs = _without_names(lemmas_auto(texts, langs), texts)
+        lemma_docs = lemmas_auto(texts, langs)
+        docs = _without_names(lemma_docs, texts)
         terms = theme_terms(docs, lab_num, langs)
+        phrases, shown_terms = phrase_labels(texts, langs, lab_num, scores, terms, blocked=_personal(texts))
 
         theme_rows = []
         for tid, th in themes.items():
@@ -590,34 +891,44 @@ def build_themes(store: "Store", kinds: Sequence[str] | None = None, n_themes: i
             m = th.members
             lang_counts = Counter(langs[i] for i in m)
             main_lang = lang_counts.most_common(1)[0][0]
-            by_lang = terms.get(k, {})
+            by_lang = shown_terms.get(k, {})
             label_terms = by_lang.get(main_lang) or next((v for v in by_lang.values() if v), [])
-            label = make_label(label_terms) or _redact(texts[m[int(np.argmax(scores[m]))]][:60])
+            by_lang_labels = dict(phrases.get(k, {}))
+            for lg, v in by_lang.items():
+                if lg not in by_lang_labels and v:
+                    by_lang_labels[lg] = make_label(v)
+            auto = by_lang_labels.get(main_lang) or next(iter(by_lang_labels.values()), "") \
+                or _redact(texts[m[int(np.argmax(scores[m]))]][:60])
+            name = (user.get(tid) or {}).get("name", "").strip()
+            label = name or auto
+            if name:
+                # The user's name is the theme's name in every report language.
+                by_lang_labels = {lg: name for lg in set(lang_counts) | set(by_lang_labels)}
+            ranked = sorted(m, key=lambda i: (-float(scores[i]), i))
             quotes = []
             seen_texts, seen_calls = set(), set()
-            ranked = sorted(m, key=lambda i: (-float(scores[i]), i))
             # Best-fitting quotes first, from different calls where possible, never the same text twice.
             for pass_ in (0, 1):
                 for i in ranked:
                     sid, st = rows[i]
                     if len(quotes) == 3:
                         break
-                    if st.text in seen_texts or (pass_ == 0 and st.call_id in seen_calls):
+                    if keys[i] in seen_texts or (pass_ == 0 and st.call_id in seen_calls):
                         continue
                     quotes.append({"call_id": st.call_id, "turn": st.turn, "start": st.start, "text": st.text,
                                    "statement_id": sid})
-                    seen_texts.add(st.text)
+                    seen_texts.add(keys[i])
                     seen_calls.add(st.call_id)
             n_calls = len({rows[i][1].call_id for i in m})
-            info = {"quotes": quotes, "terms": label_terms, "labels": {lg: make_label(v) for lg, v in by_lang.items()},
+            info = {"quotes": quotes, "terms": label_terms, "labels": by_lang_labels, "auto_label": auto,
+                    "user_name": name or None, "merged": sorted(t for t, e in user.items()
+                                                               if _merge_target(user, t) == tid and t != tid),
                     "terms_by_language": by_lang, "languages": dict(lang_counts)}
             theme_rows.append((kind, tid, label, len(m), n_calls, n_calls / total_calls, int(th.emerging),
                                json.dumps(info, ensure_ascii=False)))
         if summary.refit:
-            from .store import text_hash
-
             model.theme_labels_ = {int(r[1]): r[2] for r in theme_rows if not r[6]}
-            model.known_ = {text_hash(t): int(v) for t, v in zip(texts, labels)}
+            model.known_ = {text_key(t): int(v) for t, v in zip(texts, labels)}
             model.save(path)
         st_rows = [(rows[i][0], kind, OTHER_ID if outlier[i] else tid_of[i], int(outlier[i]), float(scores[i]))
                    for i in range(len(rows))]
@@ -628,6 +939,7 @@ def build_themes(store: "Store", kinds: Sequence[str] | None = None, n_themes: i
                            " info_json) VALUES (?,?,?,?,?,?,?,?)", theme_rows)
             db.executemany("INSERT OR REPLACE INTO statement_themes(statement_id, kind, theme_id, outlier, score)"
                            " VALUES (?,?,?,?,?)", st_rows)
+        current[kind] = [(r[1], json.loads(r[7])["auto_label"], r[3]) for r in theme_rows]
         summary.themes = sum(1 for r in theme_rows if not r[6])
         summary.emerging = sum(1 for r in theme_rows if r[6])
         summary.other = int(outlier.sum())
@@ -635,6 +947,14 @@ def build_themes(store: "Store", kinds: Sequence[str] | None = None, n_themes: i
         out[kind] = summary.to_dict()
         if progress is not None:
             progress(summary)
+    # Kinds not themed in this run keep their rows in the file.
+    for kind in KINDS:
+        if kind not in current:
+            current[kind] = [(r["theme_id"], json.loads(r["info_json"] or "{}").get("auto_label") or r["label"],
+                              r["n_statements"]) for r in
+                             store.db.execute("SELECT theme_id, label, n_statements, info_json FROM themes "
+                                              "WHERE kind=?", (kind,))]
+    write_theme_edits(themes_file(store), edits, current)
     out["_embedding"] = {"texts": stats.texts, "cache_hits": stats.cache_hits, "embedded": stats.embedded,
                          "hit_rate": stats.hit_rate, "seconds": stats.seconds}
     return out
@@ -654,17 +974,23 @@ class ClusterResult:
         return self.theme_labels.get(int(self.labels[i]), other)
 
 
-def label_themes(labels: np.ndarray, texts: Sequence[str], langs: Sequence[str]) -> dict[int, str]:
-    """A short label per theme id from its distinctive lemmas, in the theme's majority language."""
+def label_themes(labels: np.ndarray, texts: Sequence[str], langs: Sequence[str],
+                 scores: np.ndarray | None = None) -> dict[int, str]:
+    """A label per theme id: a 2-6 word phrase of its own statements (`phrase_labels`) in the theme's
+    majority language; its key words joined when no phrase qualifies."""
     from .language import lemmas_auto
 
+    labels = np.asarray(labels)
+    scores = np.zeros(len(texts), dtype=np.float32) if scores is None else scores
     terms = theme_terms(_without_names(lemmas_auto(texts, langs), texts), labels, langs)
+    phrases, shown = phrase_labels(texts, langs, labels, scores, terms, blocked=_personal(texts))
     out: dict[int, str] = {}
     for lab in sorted({int(v) for v in labels if v >= 0}):
         main = Counter(lg for lg, v in zip(langs, labels) if v == lab).most_common(1)[0][0]
-        by_lang = terms.get(lab, {})
-        chosen = by_lang.get(main) or next((v for v in by_lang.values() if v), [])
-        out[lab] = make_label(chosen) or f"theme {lab}"
+        by_lang = phrases.get(lab, {})
+        words = shown.get(lab, {})
+        out[lab] = (by_lang.get(main) or next(iter(by_lang.values()), "")
+                    or make_label(words.get(main) or next((v for v in words.values() if v), [])) or f"theme {lab}")
     return out
 
 
@@ -685,9 +1011,10 @@ def cluster_texts(texts: Sequence[str], n_themes: int | None = None, vectors: st
         X = embed(texts, store=store)
     if model is not None:
         labels, scores = model.predict_scores(X, langs=langs, store=store)
+        labels = unify([text_key(t) for t in texts], labels)
         names = dict(getattr(model, "theme_labels_", {}))
         return ClusterResult(labels, scores, names, model, fitted=False)
     model = ThemeModel(n_themes=n_themes, vectors=vectors, random_state=seed)
     model.fit(X, texts=texts, langs=langs, store=store)
-    model.theme_labels_ = label_themes(model.labels_, texts, langs)
+    model.theme_labels_ = label_themes(model.labels_, texts, langs, model.scores_)
     return ClusterResult(model.labels_, model.scores_, model.theme_labels_, model)
