@@ -310,7 +310,11 @@ def tables(ctx: dict[str, Any], data: ReportData) -> dict[str, Any]:
     frames = {"themes": themes, "quotes": quotes, "channels": channels, "channel_themes": channel_themes,
               "lost_vs_won": lw, "agents": agents, "script_steps": steps, "coverage": coverage,
               "recommendations": recs, "review": review}
-    return {name: pd.DataFrame(rows).map(_safe_cell) if rows else pd.DataFrame(rows) for name, rows in frames.items()}
+    out = {name: pd.DataFrame(rows).map(_safe_cell) if rows else pd.DataFrame(rows) for name, rows in frames.items()}
+    if not review:  # an empty review table still says what it would hold
+        out["review"] = pd.DataFrame(columns=["call_id", "flags", "reasons", "role_confidence", "agent_words",
+                                              "customer_words", "counted"])
+    return out
 
 
 def check_ready(store) -> None:

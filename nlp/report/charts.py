@@ -204,7 +204,7 @@ def heatmap(rows: Sequence[str], cols: Sequence[str], values: Sequence[Sequence[
     """Rows (channels) × columns (themes); a cell's darkness is the share, its text the share in %."""
     if not rows or not cols:
         return ""
-    label_w, head_h, cell_h = 170, 130, 24
+    label_w, head_h, cell_h = 170, 160, 24
     cell_w = max(34, min(90, (width - label_w) // len(cols)))
     # a column label runs up and to the right at 45°: its length is bounded by the header's height
     diag = (head_h - 22) / 0.7072  # less the glyphs' height, which also rises at 45°
