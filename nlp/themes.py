@@ -507,6 +507,19 @@ LABEL_MIN_WORDS, LABEL_MAX_WORDS = 2, 6
 LABEL_CANDIDATES = 8
 
 
+def _joined(c: str) -> bool:
+    """Whether character `c` next to a token glues it to a neighbour into one written word."""
+    return c.isalnum() or c in "-'’"
+
+
+def _in_script(toks, lang: str) -> bool:
+    """At least as many words in the language's own script as in the other one (a brand name in
+    Latin letters may stand inside a Russian label, but not make the whole label)."""
+    cyr = sum(1 for t in toks if any("а" <= c <= "я" or c == "ё" for c in t.lower))
+    lat = sum(1 for t in toks if any("a" <= c <= "z" for c in t.lower))
+    return cyr >= lat and cyr > 0 if lang == "ru" else lat >= cyr and lat > 0
+
+
 def phrase_labels(texts: Sequence[str], langs: Sequence[str], labels: np.ndarray, scores: np.ndarray,
                   terms: dict[int, dict[str, list[str]]] | None = None,
                   blocked: set[str] | None = None) -> tuple[dict[int, dict[str, str]], dict[int, dict[str, list[str]]]]:
@@ -569,13 +582,21 @@ def phrase_labels(texts: Sequence[str], langs: Sequence[str], labels: np.ndarray
                       for t in toks]
                 content = [ok[j] and any(c.isalpha() for c in toks[j].text) and toks[j].lemma not in stop
                            and len(toks[j].text) > 1 for j in range(len(toks))]
+                text_i = texts[i]
+                # A label starts and ends on word boundaries of the statement: never half of
+                # "gas-fired", "x-rays" or "daughter's", never a clitic like "'ll" or "ta" of "gotta".
+                starts = [j == 0 or not _joined(text_i[toks[j].start - 1]) for j in range(len(toks))]
+                starts = [st_ and not toks[j].text[:1] in "'’-" for j, st_ in enumerate(starts)]
+                ends = [toks[j].end >= len(text_i) or not _joined(text_i[toks[j].end]) for j in range(len(toks))]
                 central = 1.0 - rank / max(1, len(ranked))
                 for a in range(len(toks)):
                     for b in range(a + LABEL_MIN_WORDS, min(len(toks), a + LABEL_MAX_WORDS) + 1):
                         if not all(ok[a:b]):
                             break  # a punctuation mark or blocked word ends every longer span too
+                        if not (starts[a] and ends[b - 1]):
+                            continue
                         lem = {toks[j].lemma for j in range(a, b) if content[j]}
-                        if not lem:
+                        if not lem or not _in_script(toks[a:b], lang):
                             continue
                         kw = sum(weight.get(w, 0.0) for w in lem)
                         shared = np.mean([len(lem & m) / len(lem) for m in member_lemmas])
