@@ -36,3 +36,7 @@ class ModelError(CallbridgeError):
 
 class StoreError(CallbridgeError):
     """The store is missing, from a newer version, or damaged."""
+
+
+class ClusterError(CallbridgeError):
+    """The Dask scheduler cannot be reached, has no workers, or was lost during a run."""

@@ -92,11 +92,18 @@ def check_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def check_transcribe_options(*, language: str | None, device: str, compute_type: str | None, model: str | None,
-                             agent_channel: str, workers: int = 1) -> dict[str, object]:
+                             agent_channel: str, workers: int = 1, scheduler: str | None = None,
+                             send_audio: bool = False) -> dict[str, object]:
     """The transcription options checked and normalised, as `transcribe_paths` takes them."""
     if workers < 1:
         raise InputFormatError(f"--workers {workers} must be 1 or more")
+    from .cluster import check_scheduler  # the spec only: nothing is started here
+
+    sched = check_scheduler(scheduler)
+    if send_audio and not sched:
+        raise InputFormatError("--send-audio needs --scheduler", hint="it ships recordings to Dask workers")
     compute = check_compute_type(compute_type)
     return {"language": check_language(language), "device": check_device(device, compute),
             "compute_type": compute, "model": check_model(model),
-            "agent_channel": check_choice(agent_channel, AGENT_CHANNELS, "--agent-channel"), "workers": workers}
+            "agent_channel": check_choice(agent_channel, AGENT_CHANNELS, "--agent-channel"), "workers": workers,
+            **({"scheduler": sched, "send_audio": bool(send_audio)} if sched else {})}

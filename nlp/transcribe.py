@@ -58,6 +58,8 @@ class TranscribeOptions:
     echo_suppression: bool = True
     script_prompt: bool = True
     progress: bool = True
+    scheduler: str | None = None         # Dask: local:N, tcp://HOST:PORT or a scheduler file (nlp.cluster)
+    send_audio: bool = False             # Dask: ship the bytes to the workers instead of the path
 
 
 @dataclass
@@ -96,8 +98,10 @@ class BatchSummary:
         for r in self.failed:
             lines.append(f"  failed: {safe_path(r.path, r.call_id)}: {safe_message(r.reason, r.path, r.call_id)}")
         if self.metadata_matched or self.metadata_unmatched:
+            # CRM keys are often recorders' file names: "<date>_<phone>_<name>.mp3"
             lines.append(f"metadata: {self.metadata_matched} calls matched"
-                         + (f", unmatched rows: {', '.join(self.metadata_unmatched[:10])}" if self.metadata_unmatched else ""))
+                         + (f", unmatched rows: {', '.join(safe_path(k) for k in self.metadata_unmatched[:10])}"
+                            if self.metadata_unmatched else ""))
         return "\n".join(lines)
 
 
@@ -397,13 +401,23 @@ def transcribe_paths(paths: Iterable[str | os.PathLike], store, *, metadata: str
     workers = max(1, int(opts.workers))
     pool = ThreadPoolExecutor(max_workers=workers)
     futures: list[tuple[Path, str, Future]] = []
+    results: Any = ()
     try:
-        for f, cid in zip(files, ids):
-            futures.append((f, cid, pool.submit(job, f, cid)))
-        for i, (f, cid, fut) in enumerate(futures, 1):
+        if opts.scheduler:
+            # Recordings as Dask tasks, results in the order they finish; this thread stays the
+            # only writer of the store.
+            from .cluster import transcribe_on_cluster
+
+            results = transcribe_on_cluster(opts.scheduler, files, ids, tr.options, shash, store_is_done,
+                                            send_audio=opts.send_audio, log=log)
+        else:
+            for f, cid in zip(files, ids):
+                futures.append((f, cid, pool.submit(job, f, cid)))
+            results = ((f, cid, fut.result) for f, cid, fut in futures)
+        for i, (f, cid, result) in enumerate(results, 1):
             size = f.stat().st_size if f.is_file() else 0
             try:
-                status, call, sha, secs = fut.result()
+                status, call, sha, secs = result()
             except (CallbridgeError, OSError) as e:
                 reason = e.message if isinstance(e, CallbridgeError) else f"cannot read file: {e}"
                 if isinstance(e, CallbridgeError) and e.hint:
@@ -437,6 +451,8 @@ def transcribe_paths(paths: Iterable[str | os.PathLike], store, *, metadata: str
             log(f"[{i}/{len(files)}] {safe_path(f, cid)}: {len(call.turns)} turns, {call.language}, {dur:.0f} s audio in {secs:.1f} s"
                 f" | {summary.audio_seconds / 3600:.3f} h audio done | ETA {_fmt_t(eta)}")
     finally:
+        if hasattr(results, "close"):
+            results.close()  # a Dask cluster started for this batch shuts down with its generator
         pool.shutdown(wait=True, cancel_futures=True)
     if meta_table is not None:
         from .metadata import apply_metadata

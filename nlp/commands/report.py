@@ -79,18 +79,26 @@ def register(app: typer.Typer) -> None:
         roles: Optional[str] = typer.Option(None, "--roles", help="Speaker roles by name for the transcripts, "
                                             "overriding the guess: \"Марина Кузнецова=agent,Олег Сидоров=customer\" "
                                             "(also labels such as spk_0, SPEAKER_01, 'channel 1')."),
+        scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Transcribe on Dask: local:N, "
+                                                "tcp://HOST:PORT or scheduler.json (see `transcribe --help`)."),
+        send_audio: bool = typer.Option(False, "--send-audio", help="With --scheduler: send the recordings' "
+                                        "bytes to the workers instead of their paths."),
     ) -> None:
         """Everything in one go: transcribe or import → extract → themes → script gaps → report.
 
         Rerunnable: recordings already transcribed into the store with the same settings are skipped.
         """
         from ..importers import parse_roles_option
+        from ..options import check_transcribe_options
         from ..pipeline import run as run_pipeline
 
-        given = parse_roles_option(roles)  # a bad --roles fails before any work
+        given = parse_roles_option(roles)  # a bad option fails before any work
+        topts = check_transcribe_options(language="auto", device="auto", compute_type=None, model=None,
+                                         agent_channel="auto", scheduler=scheduler, send_audio=send_audio)
         res = run_pipeline(inputs, out, store_dir=store, script=script, offer=offer, metadata=metadata,
                            lang=_check_lang(lang), redact=not no_redact, include_uncertain=include_uncertain,
-                           roles=given)
+                           roles=given, transcribe_options={k: topts[k] for k in ("scheduler", "send_audio")
+                                                            if k in topts})
         _print_run(res)
 
     @app.command("demo")

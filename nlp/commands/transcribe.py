@@ -39,6 +39,13 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, "--workers", min=1, help="Recordings in flight at once (the CPU threads "
                                     "are shared between them). 1 is fastest on small machines."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-file progress."),
+        scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run the recordings as Dask tasks: "
+                                                "local:N (N worker processes here), tcp://HOST:PORT (a running "
+                                                "`dask scheduler`) or its scheduler.json. Each worker loads the "
+                                                "model once; this process alone writes the store."),
+        send_audio: bool = typer.Option(False, "--send-audio", help="With --scheduler: send each recording's "
+                                        "bytes to the workers (default: the path, for workers that see the "
+                                        "same files)."),
     ) -> None:
         """Transcribe call recordings into the store: channels split, echo removed, roles assigned.
 
@@ -52,7 +59,8 @@ def register(app: typer.Typer) -> None:
 
         # every option and small file is checked before the store is created or the model loads
         opts = check_transcribe_options(language=language, device=device, compute_type=compute_type, model=model,
-                                        agent_channel=agent_channel, workers=workers)
+                                        agent_channel=agent_channel, workers=workers, scheduler=scheduler,
+                                        send_audio=send_audio)
         check_inputs(inputs)
         vocab = read_vocabulary(vocabulary) if vocabulary else []
         scr = None
