@@ -222,13 +222,14 @@ def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, stor
 
         t = prog.start("extract", f"{len(store.call_ids())} calls")
         result.n_statements = extract_store(store)
-        prog.log(f"{result.n_statements} statements")
-        result.stages.append(StageTiming("extract", time.perf_counter() - t, f"{result.n_statements} statements"))
+        prog.log(_n(result.n_statements, "statement"))
+        result.stages.append(StageTiming("extract", time.perf_counter() - t, _n(result.n_statements, "statement")))
         from .themes import build_themes
 
         t = prog.start("themes")
         themes = build_themes(store, progress=lambda k: prog.log(
-            f"{k.kind}: {k.statements} statements -> {k.themes} themes" + (f" ({k.emerging} new)" if k.emerging else "")))
+            f"{k.kind}: {_n(k.statements, 'statement')} -> {_n(k.themes, 'theme')}" + (
+                f" ({k.emerging} new)" if k.emerging else "")))
         note = _themes_note(themes)
         result.stages.append(StageTiming("themes", time.perf_counter() - t, note))
         if script_obj is not None:
@@ -250,15 +251,17 @@ def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, stor
     return result
 
 
+def _n(k: int, noun: str) -> str:
+    """"1 call", "2 calls": printed counts agree with their nouns."""
+    return f"{k} {noun if k == 1 else noun + 's'}"
+
+
 def report_note(rep: Any) -> str:
     """One line on a written report, without its path (printed once, by the command)."""
-    def n(k: int, one: str, many: str) -> str:
-        return f"{k} {one if k == 1 else many}"
-
-    left = (f"{n(rep.n_left_out, 'call', 'calls')} with uncertain roles or a silent side left out "
+    left = (f"{_n(rep.n_left_out, 'call')} with uncertain roles or a silent side left out "
             "(see 'Calls to review'; --include-uncertain counts them); ") if rep.n_left_out else ""
-    return (f"{rep.html.name} written ({left}{rep.lang}, {n(rep.n_calls, 'call', 'calls')}, "
-            f"{n(rep.n_recommendations, 'recommendation', 'recommendations')})")
+    return (f"{rep.html.name} written ({left}{rep.lang}, {_n(rep.n_calls, 'call')}, "
+            f"{_n(rep.n_recommendations, 'recommendation')})")
 
 
 def _summary_line(s: Any) -> str:
