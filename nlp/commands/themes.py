@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import typer
 
@@ -24,18 +24,29 @@ def register(app: typer.Typer) -> None:
                                    "models (default: keep their ids, new statements that fit no theme "
                                    "become emerging themes)."),
         vectors: str = typer.Option("e5", "--vectors", help="e5 (multilingual embeddings) or tfidf (lemmas only)."),
+        rename: Optional[Tuple[str, str]] = typer.Option(None, "--rename", help="Give theme ID a name of your own "
+                                                         "(ID as KIND:ID, e.g. objection:3, or ID with --kind); "
+                                                         "\"\" gives back the automatic label. Kept across reruns."),
+        merge: Optional[Tuple[str, str]] = typer.Option(None, "--merge", help="Merge theme A into theme B "
+                                                        "(same kind; IDs as for --rename). Kept across reruns."),
     ) -> None:
         """Group each kind of statement into themes: label, size, share of calls, 3 quotes.
 
         Results go to the store's `themes` and `statement_themes` tables; the theme models are saved
-        as <store>/models/themes-<kind>.joblib.
+        as <store>/models/themes-<kind>.joblib. Your names and merges live in <store>/themes.csv
+        (edit it, or use --rename / --merge) and are applied on every run.
         """
         from ..store import Store
-        from ..themes import ThemeError, build_themes
+        from ..themes import ThemeError, build_themes, edit_themes, themes_file
 
         if vectors not in ("e5", "tfidf"):
             raise ThemeError(f"unknown --vectors {vectors!r}", hint="use e5 or tfidf")
         with Store(store, create=False) as st:
+            if rename is not None or merge is not None:
+                if kind and len(kind) > 1:
+                    raise ThemeError("--rename/--merge take one --kind", hint="name the theme as KIND:ID")
+                edit_themes(st, rename=rename, merge=merge, kind=kind[0] if kind else None)
+                eprint(f"saved in {themes_file(st)}")
             st.lock("themes")  # one writer per store: a second run is refused, not interleaved
             res = build_themes(st, kinds=kind or None, n_themes=n_themes, seed=seed, refit=refit, vectors=vectors)
             emb = res.pop("_embedding")

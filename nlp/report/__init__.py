@@ -22,7 +22,7 @@ from typing import Any, Callable
 from ..errors import InputFormatError
 from ..types import KINDS
 from . import charts
-from .analysis import FLAG_ONE_SIDED, FLAG_ROLES, MARKETING_KINDS, ReportData, step_anchor
+from .analysis import FLAG_ONE_SIDED, FLAG_ROLES, MARKETING_KINDS, ReportData, fmt_ts, step_anchor
 from .recommend import Wording, min_support, offer_recommendations, read_offer, script_recommendations
 
 PKG = Path(__file__).resolve().parent.parent
@@ -273,6 +273,17 @@ def tables(ctx: dict[str, Any], data: ReportData) -> dict[str, Any]:
             for q in t.quotes:
                 quotes.append({"kind": kind, "theme_id": t.theme_id, "label": t.label, "call_id": q["call_id"],
                                "agent": q["agent"], "timestamp": q["ts"], "text": q["text"]})
+    # Every statement of every reported theme, so that none is only reachable through the top quotes.
+    statements = []
+    for s in data.statements:
+        row = data.theme_index.get((s["kind"], s["theme_id"]))
+        if row is None or s["outlier"] or s["call_id"] not in data.calls:
+            continue
+        cid = s["call_id"]
+        text = data.gate.text(s["text"], call_id=cid, turn=s["turn"]) if data.gate.enabled else data.redact(s["text"])
+        statements.append({"kind": s["kind"], "theme_id": s["theme_id"], "label": row.label,
+                           "call_id": data.gate.call_id(cid), "agent": data.calls[cid]["agent"] or "",
+                           "timestamp": fmt_ts(s["start"]), "text": text})
     channels, channel_themes = [], []
     for m in ctx["marketing"]:
         for r in m["rows"]:
@@ -307,7 +318,7 @@ def tables(ctx: dict[str, Any], data: ReportData) -> dict[str, Any]:
             for r in ctx["recs_offer"] + ctx["recs_script"]]
     review = [{k: r[k] for k in ("call_id", "flags", "reasons", "role_confidence", "agent_words",
                                  "customer_words", "counted")} for r in ctx["review"]]
-    frames = {"themes": themes, "quotes": quotes, "channels": channels, "channel_themes": channel_themes,
+    frames = {"themes": themes, "quotes": quotes, "statements": statements, "channels": channels, "channel_themes": channel_themes,
               "lost_vs_won": lw, "agents": agents, "script_steps": steps, "coverage": coverage,
               "recommendations": recs, "review": review}
     out = {name: pd.DataFrame(rows).map(_safe_cell) if rows else pd.DataFrame(rows) for name, rows in frames.items()}

@@ -197,6 +197,9 @@ class ThemeRow:
     terms: list[str]
     quotes: list[dict[str, Any]]
     anchor: str
+    # The theme's label in its own statements' language (or the user's name): what findings are
+    # computed from, so that the report language changes wording only.
+    base_label: str = ""
 
     @property
     def conversion(self) -> float | None:
@@ -305,6 +308,7 @@ class ReportData:
                            self._shown_terms(_terms(info.get("terms"))[:8]),
                            self._quotes(info.get("quotes") or [], by_theme_stmts.get(key, [])),
                            anchor(kind, tid))
+            row.base_label = self._shown_label(str(t["label"] or label), _terms(info.get("terms")))
             self.themes.setdefault(kind, []).append(row)
         for kind in self.themes:
             self.themes[kind].sort(key=lambda r: (-r.n_calls, -r.n_statements, r.label))

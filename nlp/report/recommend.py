@@ -112,7 +112,7 @@ def match_offer(themes: list, offer_text: str, store=None, background: list[str]
     if not lines:  # an offer with no sentence mentions nothing
         return {(t.kind, t.theme_id): OfferMatch(False, 0.0, "", 0.0) for t in themes}
     offer_lemmas = set().union(*(_content_lemmas(x) for x in lines))
-    theme_texts = [[t.label] + [q["text"] for q in t.quotes] for t in themes]
+    theme_texts = [[t.base_label or t.label] + [q["text"] for q in t.quotes] for t in themes]
     background = list(dict.fromkeys(background or []))[:MAX_BACKGROUND]
     # one embed call for everything: each e5 call has a fixed cost of seconds
     flat = lines + [x for texts in theme_texts for x in texts] + background
@@ -194,7 +194,7 @@ def offer_recommendations(data, offer_text: str | None, tr: dict, store=None) ->
     recs, seen = [], set()
     for t in sorted(cands, key=lambda r: (-r.n_calls, r.kind)):
         m = matches.get((t.kind, t.theme_id))
-        key = (t.kind, _norm(t.label))
+        key = (t.kind, _norm(t.base_label or t.label))
         if m is None or m.mentioned or key in seen:
             continue
         seen.add(key)
@@ -254,7 +254,8 @@ def script_recommendations(data, script: dict, tr: dict) -> list[dict[str, Any]]
     for c in script["objections"]:
         if c["state"] not in (NONE, WEAK):
             continue
-        key = _norm(c["label"]) + "|" + c["state"] + "|" + str(c["step_id"])
+        row = data.theme_index.get((c["kind"], c["theme_id"]))
+        key = _norm(getattr(row, "base_label", "") or c["label"]) + "|" + c["state"] + "|" + str(c["step_id"])
         g = pooled.setdefault(key, {"c": c, "ids": set()})
         g["ids"] |= data.members.get((c["kind"], c["theme_id"]), set()) & set(data.calls)
     objection_recs = []
