@@ -181,6 +181,10 @@ def test_report_language_changes_wording_only(tmp_path):
         key = [c for c in cols if c in a.columns]
         assert a[key].sort_values(key).reset_index(drop=True).equals(b[key].sort_values(key).reset_index(drop=True)), name
     assert len(out["ru"]["recommendations"]) == len(out["en"]["recommendations"]) > 0
+    # the same order too: ties are not broken by the shown wording
+    for name in ("themes", "recommendations"):
+        assert [tuple(r) for r in out["ru"][name][["kind", "theme_id"]].astype(str).values] == \
+            [tuple(r) for r in out["en"][name][["kind", "theme_id"]].astype(str).values], name
     # every statement of every theme is in the full list
     th = out["ru"]["themes"]
     full = out["ru"]["statements"].groupby(["kind", "theme_id"]).size().to_dict()

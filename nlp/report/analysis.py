@@ -311,7 +311,8 @@ class ReportData:
             row.base_label = self._shown_label(str(t["label"] or label), _terms(info.get("terms")))
             self.themes.setdefault(kind, []).append(row)
         for kind in self.themes:
-            self.themes[kind].sort(key=lambda r: (-r.n_calls, -r.n_statements, r.label))
+            # ties by the language-independent label: the report language never reorders findings
+            self.themes[kind].sort(key=lambda r: (-r.n_calls, -r.n_statements, r.base_label or r.label, r.theme_id))
         self.theme_index = {(r.kind, r.theme_id): r for rows in self.themes.values() for r in rows}
 
     def _quotes(self, info_quotes: list, stmts: list[dict], k: int = 3) -> list[dict[str, Any]]:
