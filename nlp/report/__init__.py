@@ -340,7 +340,8 @@ def check_ready(store) -> None:
                                     f"`callbridge transcribe RECORDINGS {arg}`, or do everything with "
                                     "`callbridge run INPUT --out DIR`")
     if not store.db.execute("SELECT COUNT(*) FROM statements").fetchone()[0]:
-        raise InputFormatError(f"nothing to report: the store has {n_calls} calls but no customer statements",
+        raise InputFormatError(f"nothing to report: the store has {n_calls} call{'' if n_calls == 1 else 's'} "
+                               "but no customer statements",
                                path=where, hint=f"run `callbridge extract {arg}`, then `callbridge themes {arg}`, "
                                                 "then the report again")
 
