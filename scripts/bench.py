@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmarks: `python scripts/bench.py transcribe|extract|themes|gaps [options]`.
+"""Benchmarks: `python scripts/bench.py transcribe|extract|themes|gaps|scale|load [options]`.
 
 Each prints its numbers as ratios against a baseline measured in the same run.
 """
@@ -8,7 +8,7 @@ import runpy
 import sys
 from pathlib import Path
 
-SUBS = ("transcribe", "extract", "themes", "gaps")
+SUBS = ("transcribe", "extract", "themes", "gaps", "scale", "load")
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in SUBS:
