@@ -391,6 +391,7 @@ def _echo_from_db(da: np.ndarray, db_: np.ndarray, *, dominance_db: float = 12.0
 LEAK_MAX_DELAY_S = 0.15        # longest leak delay looked for
 LEAK_EXPLAINED = 0.8           # share of a frame's energy the predicted leak must explain
 LEAK_HEADROOM_DB = 6.0         # the predicted leak may be this much too low in a band
+LEAK_MIN_GAIN_DB = -20.0       # leaks quieter than this are left to `echo_mask`
 _BANDS = 32                    # equal-width bands over 0-8 kHz
 _WIN = 512                     # 32 ms analysis window, hop FRAME (20 ms)
 
@@ -499,37 +500,42 @@ def suppress_echo(channels: np.ndarray, **kw) -> tuple[np.ndarray, dict]:
 
     channels: (2, n) float32 at 16 kHz (anything else is returned as is). A frame is zeroed when
     `echo_mask` (the other side >= 12 dB louder, now or up to 120 ms earlier) or `leak_mask` (the
-    other side's delayed, scaled spectrum explains it) says so; where both channels would lose the
-    same frame, the louder keeps it. Returns (new channels, stats: echo_seconds_left/right and,
-    for a leak louder than -30 dB, leak_left/right = {lag_ms, gain_db}).
+    other side's delayed, scaled spectrum explains it; only for a leak louder than LEAK_MIN_GAIN_DB)
+    says so; where both channels would lose the same frame, the louder keeps it. Returns (new
+    channels, stats: echo_seconds_left/right and, for a loud leak, leak_left/right = {lag_ms, gain_db}).
     """
     if channels.shape[0] != 2:
         return channels, {}
     out = channels.copy()
     stats: dict[str, Any] = {}
     leaks = list(leak_masks(channels[0], channels[1]))
+    # Only a loud leak (a speakerphone, cross-talk) brings the leak test in; quieter line echo is
+    # the first test's alone, so a call without one is cut exactly as that test cuts it.
+    loud = [bool(info) and info["gain_db"] > LEAK_MIN_GAIN_DB for _m, info in leaks]
     dbs = [frame_db(channels[0]), frame_db(channels[1])]
     masks, infos = [], []
     for ch in (0, 1):
-        # Only the other side's own speech makes an echo: where the other channel is itself this
-        # side's leak (a speakerphone), its loudness would otherwise silence this side's own word
-        # endings, which its late copy there outlasts.
         other_own = dbs[1 - ch].copy()
-        lm_other = leaks[1 - ch][0]
-        other_own[:len(lm_other)][lm_other[:len(other_own)]] = -120.0
-        # Nor can a frame of the other side that this side matched (within 3 dB) in the 160 ms
-        # before: it may be this side's leak that the leak test missed.
-        k = min(len(other_own), len(dbs[ch]))
-        recent = _past_max(dbs[ch][:k], 8, 0)
-        other_own[:k][recent >= other_own[:k] - 3.0] = -120.0
+        if loud[1 - ch]:
+            # Only the other side's own speech makes an echo: where the other channel is itself
+            # this side's leak, its loudness would otherwise silence this side's own word endings,
+            # which its late copy there outlasts. Nor can a frame of the other side that this side
+            # matched (within 3 dB) in the 160 ms before: it may be leak the leak test missed.
+            lm_other = leaks[1 - ch][0]
+            other_own[:len(lm_other)][lm_other[:len(other_own)]] = -120.0
+            k = min(len(other_own), len(dbs[ch]))
+            recent = _past_max(dbs[ch][:k], 8, 0)
+            other_own[:k][recent >= other_own[:k] - 3.0] = -120.0
         m = _echo_from_db(dbs[ch], other_own, **kw)
-        lm = leaks[ch][0]
-        k = min(len(m), len(lm))
-        masks.append(m[:k] | lm[:k])
+        if loud[ch]:
+            lm = leaks[ch][0]
+            k = min(len(m), len(lm))
+            m = m[:k] | lm[:k]
+        masks.append(m)
         infos.append(leaks[ch][1])
     k = min(len(masks[0]), len(masks[1]))
     both = masks[0][:k] & masks[1][:k]
-    if both.any():
+    if any(loud) and both.any():
         la, lb = dbs[0][:k], dbs[1][:k]
         masks[0][:k] &= ~(both & (la >= lb))
         masks[1][:k] &= ~(both & (lb > la))
@@ -542,6 +548,6 @@ def suppress_echo(channels: np.ndarray, **kw) -> tuple[np.ndarray, dict]:
         samples = np.repeat(wide, FRAME)
         out[ch, : len(samples)][samples] = 0.0
         stats[f"echo_seconds_{side}"] = round(float(m.sum()) * FRAME / SAMPLE_RATE, 2)
-        if infos[ch] and infos[ch]["gain_db"] > -30:
+        if loud[ch]:
             stats[f"leak_{side}"] = infos[ch]
     return out, stats

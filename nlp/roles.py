@@ -189,6 +189,7 @@ def dialogue_evidence(sequence: Sequence[tuple[int, str]], language: str | None,
             break
     # Who introduced itself: the other side's first words echo a name from this side's first turn.
     ignore = set(rules["greeted_by_name"]["ignore"])
+    hellos = set(rules["greeted_by_name"]["hello_words"])
     firsts: dict[int, int] = {}
     for i, (side, _t) in enumerate(sequence):
         firsts.setdefault(side, i)
@@ -197,8 +198,9 @@ def dialogue_evidence(sequence: Sequence[tuple[int, str]], language: str | None,
         reply = next((t for s, t in sequence[i + 1:] if s != side), None)
         if reply is None or firsts.get(1 - side, -1) < i:
             continue  # only the first turn's answer counts, and only if the other side had not spoken yet
-        head = [w for w in norm(reply).split()[:4]]
-        if names & set(head):
+        head = norm(reply).split()[:4]
+        # a greeting, not a repeated topic word: "игорь добрый день", "Hi Linda", "Да, Виктор, добрый"
+        if names & set(head) and set(head) & hellos:
             scores[side] += rules["greeted_by_name"]["weight"]
             why[side].append(f"greeted by name: {sorted(names & set(head))[0]}")
     return scores, why

@@ -2,6 +2,7 @@
 """Benchmark transcription: a plain faster-whisper loop vs callbridge, on the same audio, same run.
 
     python scripts/bench.py transcribe [--sample data/sample] [--limit N] [--json out.json]
+                                       [--text-refs tests/data/librivox] [--no-sample]
 
 Baseline (what a team writes first): for each recording, split the channels, and for each channel
 `WhisperModel.transcribe(channel, beam_size=5, vad_filter=True)` with the same Whisper base model,
@@ -10,6 +11,12 @@ oracle (whichever mapping gives the lower WER), so its WER is a lower bound of w
 
 callbridge: `nlp.transcribe.Transcriber` (echo suppression, one batched pass over both channels,
 language detected once per call, roles decided automatically).
+
+Recordings with a plain-text reference beside them (`--text-refs`, default the LibriVox clips of
+`tests/data/librivox`: real human speech, `<id>.txt` next to `<id>.flac`) are compared as well:
+faster-whisper's own `WhisperModel.transcribe(path, beam_size=5, vad_filter=True)` on the file
+(its own decoding, every other option at its default) against `callbridge transcribe`'s text, WER
+on the whole text (one speaker, so no roles).
 
 Both decode the file with the same PyAV code and are timed per file, alternating which goes first,
 so load from other processes on a shared machine hits both alike. Model loading is excluded from
@@ -29,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nlp.asr import normalize_for_wer, resolve_model  # noqa: E402
+from nlp.asr import normalize_for_wer, resolve_model, wer  # noqa: E402
 from nlp.audio import AUDIO_EXTENSIONS, decode  # noqa: E402
 
 
@@ -85,16 +92,23 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--model", default=None)
     ap.add_argument("--json", default=None, help="also write the per-file numbers here")
+    ap.add_argument("--text-refs", default=str(ROOT / "tests" / "data" / "librivox"),
+                    help="folder of recordings with a <stem>.txt reference beside each ('' to skip)")
+    ap.add_argument("--no-sample", action="store_true", help="only the --text-refs recordings")
     args = ap.parse_args()
 
     sample = Path(args.sample)
     refdir = Path(args.references) if args.references else sample / "references"
     files = sorted(p for p in sample.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and "references" not in p.parts)
-    files = [f for f in files if find_reference(f, refdir)]
+    files = [f for f in files if find_reference(f, refdir)] if not args.no_sample else []
     if args.limit:
         files = files[: args.limit]
-    if not files:
-        print(f"no audio with references under {sample}", file=sys.stderr)
+    text_files = []
+    if args.text_refs and Path(args.text_refs).is_dir():
+        text_files = sorted(p for p in Path(args.text_refs).rglob("*")
+                            if p.suffix.lower() in AUDIO_EXTENSIONS and p.with_suffix(".txt").exists())
+    if not files and not text_files:
+        print(f"no audio with references under {sample} or {args.text_refs}", file=sys.stderr)
         return 2
 
     from faster_whisper import WhisperModel
@@ -137,10 +151,12 @@ def main() -> int:
         reft, refd = reference_texts(find_reference(f, refdir))
         order = ("plain", "cb") if i % 2 == 0 else ("cb", "plain")
         res: dict = {}
+        cpu: dict = {}
         for which in order:
-            t = time.time()
+            t, c = time.time(), time.process_time()
             out = run_plain(f) if which == "plain" else run_cb(f)
             res[which] = (out, time.time() - t)
+            cpu[which] = time.process_time() - c
         (audio, ptexts), pt = res["plain"]
         call, ct = res["cb"]
         if len(ptexts) == 2:
@@ -155,13 +171,38 @@ def main() -> int:
         row = {"file": f.name, "variant": refd.get("variant") or variant(f, audio.source_rate),
                "language": refd.get("language"),
                "duration": round(audio.duration, 2), "plain_s": round(pt, 2), "callbridge_s": round(ct, 2),
+               "plain_cpu_s": round(cpu["plain"], 2), "callbridge_cpu_s": round(cpu["cb"], 2),
                "ratio": round(ct / pt, 3), "wer_plain": round(w_plain, 4), "wer_callbridge": round(w_cb, 4),
                "roles_ok": roles_ok, "role_confidence": call.source.get("roles", {}).get("confidence"),
                "detected_language": call.language}
         rows.append(row)
         print(f"{f.name:32s} {row['variant']:5s} {row['language']} {audio.duration:6.1f}s  plain {pt:6.1f}s "
-              f"WER {w_plain:.3f} | callbridge {ct:6.1f}s WER {w_cb:.3f} roles {'ok' if roles_ok else 'WRONG'}"
-              f" ({row['role_confidence']})", flush=True)
+              f"({cpu['plain']:.1f} CPU s) WER {w_plain:.3f} | callbridge {ct:6.1f}s ({cpu['cb']:.1f} CPU s) "
+              f"WER {w_cb:.3f} roles {'ok' if roles_ok else 'WRONG'} ({row['role_confidence']})", flush=True)
+
+    text_rows = []
+    # No sales script here: these are not the sample business's calls (same loaded model).
+    tr_text = Transcriber(TranscribeOptions(model=args.model, device="cpu", compute_type="int8"), recognizer=tr.recognizer)
+    for i, f in enumerate(text_files):
+        ref = f.with_suffix(".txt").read_text(encoding="utf-8").strip()
+        order = ("plain", "cb") if i % 2 == 0 else ("cb", "plain")
+        res = {}
+        for which in order:
+            t, c = time.time(), time.process_time()
+            if which == "plain":
+                segs, _info = plain_model.transcribe(str(f), beam_size=5, vad_filter=True)
+                out = " ".join(s.text.strip() for s in segs)
+            else:
+                out = " ".join(t_.text for t_ in tr_text.transcribe_file(f).turns)
+            res[which] = (out, time.time() - t, time.process_time() - c)
+        row = {"file": f.name, "duration": round(decode(f).duration, 2),
+               "plain_s": round(res["plain"][1], 2), "callbridge_s": round(res["cb"][1], 2),
+               "plain_cpu_s": round(res["plain"][2], 2), "callbridge_cpu_s": round(res["cb"][2], 2),
+               "wer_plain": round(wer(ref, res["plain"][0], "en"), 4), "wer_callbridge": round(wer(ref, res["cb"][0], "en"), 4)}
+        text_rows.append(row)
+        print(f"{f.name:44s} {row['duration']:5.1f}s  faster-whisper transcribe WER {row['wer_plain']:.3f} "
+              f"({row['plain_cpu_s']:.1f} CPU s) | callbridge WER {row['wer_callbridge']:.3f} "
+              f"({row['callbridge_cpu_s']:.1f} CPU s)", flush=True)
 
     def agg(sel):
         if not sel:
@@ -170,17 +211,32 @@ def main() -> int:
         p = sum(r["plain_s"] for r in sel)
         c = sum(r["callbridge_s"] for r in sel)
         return {"n": len(sel), "audio_s": round(dur, 1), "plain_s": round(p, 1), "callbridge_s": round(c, 1),
+                "plain_cpu_s": round(sum(r["plain_cpu_s"] for r in sel), 1),
+                "callbridge_cpu_s": round(sum(r["callbridge_cpu_s"] for r in sel), 1),
                 "ratio": round(c / p, 3), "rtf_plain": round(p / dur, 3), "rtf_callbridge": round(c / dur, 3),
                 "wer_plain": round(sum(r["wer_plain"] for r in sel) / len(sel), 4),
                 "wer_callbridge": round(sum(r["wer_callbridge"] for r in sel) / len(sel), 4),
                 "roles_ok": sum(1 for r in sel if r["roles_ok"]), }
 
+    if text_rows:
+        worse = [r["file"] for r in text_rows if r["wer_callbridge"] > r["wer_plain"]]
+        n = len(text_rows)
+        print(f"\ntext references: mean WER faster-whisper transcribe {sum(r['wer_plain'] for r in text_rows) / n:.4f}, "
+              f"callbridge {sum(r['wer_callbridge'] for r in text_rows) / n:.4f}; callbridge worse on "
+              f"{len(worse)}/{n} files{': ' + ', '.join(worse) if worse else ''}")
+    if not rows:
+        if args.json:
+            Path(args.json).write_text(json.dumps({"text_files": text_rows}, indent=1, ensure_ascii=False))
+        return 0
+    worse = [r["file"] for r in rows if r["wer_callbridge"] > r["wer_plain"]]
+    print(f"sample: callbridge WER above the plain loop's on {len(worse)}/{len(rows)} files"
+          f"{': ' + ', '.join(worse) if worse else ''}")
     groups = {"all": rows}
     for v in ("clean", "8k", "echo"):
         for lang in ("ru", "en"):
             groups[f"{v}/{lang}"] = [r for r in rows if r["variant"] == v and r["language"] == lang]
         groups[v] = [r for r in rows if r["variant"] == v]
-    print("\ngroup        n  audio_s  plain_s  cb_s   ratio  RTF_plain RTF_cb  WER_plain WER_cb  roles_ok")
+    print("\ngroup        n  audio_s  plain_s  cb_s   ratio  RTF_plain RTF_cb  WER_plain WER_cb  roles_ok  CPU_plain CPU_cb")
     summary = {}
     for name, sel in groups.items():
         a = agg(sel)
@@ -189,14 +245,15 @@ def main() -> int:
         summary[name] = a
         print(f"{name:10s} {a['n']:3d} {a['audio_s']:8.1f} {a['plain_s']:8.1f} {a['callbridge_s']:6.1f} "
               f"{a['ratio']:6.3f} {a['rtf_plain']:9.3f} {a['rtf_callbridge']:6.3f} {a['wer_plain']:9.3f} "
-              f"{a['wer_callbridge']:7.3f} {a['roles_ok']}/{a['n']}")
+              f"{a['wer_callbridge']:7.3f} {a['roles_ok']}/{a['n']}  {a['plain_cpu_s']:9.1f} {a['callbridge_cpu_s']:6.1f}")
     if "echo" in summary:
         e = summary["echo"]
         print(f"\necho calls: callbridge WER / plain WER = {e['wer_callbridge'] / max(1e-9, e['wer_plain']):.3f} "
               f"(target <= 0.7)")
     print(f"time ratio callbridge / plain (all): {summary['all']['ratio']:.3f} (target <= 1.0, aim <= 0.75)")
     if args.json:
-        Path(args.json).write_text(json.dumps({"files": rows, "groups": summary}, indent=1, ensure_ascii=False))
+        Path(args.json).write_text(json.dumps({"files": rows, "groups": summary, "text_files": text_rows},
+                                              indent=1, ensure_ascii=False))
     return 0
 
 
