@@ -475,3 +475,30 @@ def test_tables_agree_on_a_realistic_store(tmp_path, lang):
     res = build_report(st, tmp_path / "out")
     assert_consistent(res.out_dir, res.html.read_text(encoding="utf-8"))
     st.close()
+
+
+def test_label_cut_from_a_dictated_number_is_redacted_with_its_call(tmp_path):
+    """A theme label that is what a customer said ("It's four one five, five five five") holds part of a
+    phone number dictated over two turns: alone it does not look like one, with its call it does."""
+    label = "It's four one five, five five five"
+    with Store(tmp_path / "s") as st:
+        turns = [Turn("agent", "Good morning, BrightHome, how can I help?"), Turn("customer", "I need new windows."),
+                 Turn("agent", "What's the best number to reach you?"), Turn("customer", label),
+                 Turn("agent", "Uh-huh."), Turn("customer", "zero one nine nine.")]
+        for cid in ("c1", "c2"):
+            st.save_call(Call(cid, turns, "en", {"outcome": "won"}), "imported")
+        st.replace_statements([Statement(c, 3, "need", label, 0.9, "en", 1.0, 0) for c in ("c1", "c2")])
+        with st.transaction() as db:
+            for sid, _ in st.statements():
+                db.execute("INSERT INTO statement_themes VALUES (?, 'need', 'n0', 0, 0.9)", (sid,))
+            db.execute("INSERT INTO themes VALUES ('need', 'n0', ?, 2, 2, 1.0, 0, '{}')", (label,))
+        from nlp.report import ReportData, make_redactor
+        from nlp.redact import Redactor
+
+        data = ReportData(st, "en", make_redactor(True), Redactor(st, True))
+        assert data._shown_label(label, []) == label            # the label alone: nothing to see
+        res = build_report(st, tmp_path / "out", lang="en")
+        texts = [res.html.read_text(encoding="utf-8"), res.md.read_text(encoding="utf-8")]
+        texts += [p.read_text(encoding="utf-8-sig") for p in res.csv]
+        assert not any("four one five" in t for t in texts)
+        assert "four one five" in build_report(st, tmp_path / "raw", lang="en", redact=False).md.read_text()

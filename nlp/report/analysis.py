@@ -303,12 +303,16 @@ class ReportData:
                 continue
             won = sum(1 for c in ids if calls[c]["outcome"] == "won")
             lost = sum(1 for c in ids if calls[c]["outcome"] == "lost")
-            row = ThemeRow(kind, tid, self._shown_label(str(label), _terms(info.get("terms"))), n, n_stmt.get(key) or int(t["n_statements"] or 0),
+            # a label cut from what customers said is redacted with the calls it came from as context: a
+            # number dictated over several turns is no longer recognisable in the label alone
+            said = [(s["call_id"], s["turn"]) for s in by_theme_stmts.get(key, [])]
+            row = ThemeRow(kind, tid, self._shown_label(str(label), _terms(info.get("terms")), said),
+                           n, n_stmt.get(key) or int(t["n_statements"] or 0),
                            n / self.n_calls if self.n_calls else 0.0, bool(t["emerging"]), won, lost,
                            self._shown_terms(_terms(info.get("terms"))[:8]),
                            self._quotes(info.get("quotes") or [], by_theme_stmts.get(key, [])),
                            anchor(kind, tid))
-            row.base_label = self._shown_label(str(t["label"] or label), _terms(info.get("terms")))
+            row.base_label = self._shown_label(str(t["label"] or label), _terms(info.get("terms")), said)
             self.themes.setdefault(kind, []).append(row)
         for kind in self.themes:
             # ties by the language-independent label: the report language never reorders findings
@@ -500,12 +504,18 @@ class ReportData:
                 "other_themes": [d for d in coverage if d["kind"] != "objection"],
                 "adherence_by_call": adherence_by_call, "present": bool(steps or coverage)}
 
-    def _shown_label(self, label: str, terms: list[str]) -> str:
-        """A theme label as shown: redacted; one with a name in it (from a store themed before names
-        were kept out of labels) is rebuilt from the terms without names."""
+    def _shown_label(self, label: str, terms: list[str], said: list[tuple[str, int]] = ()) -> str:
+        """A theme label as shown: redacted, also with each call where its words were said (`said`:
+        (call_id, turn) of the theme's statements, up to 20 looked at) as context; one with a name in it
+        (from a store themed before names were kept out of labels) is rebuilt from the terms without names."""
         shown = self.redact(label)
         if not self.gate.enabled:
             return shown
+        for cid, turn in list(said)[:20]:
+            in_context = self.gate.text(label, call_id=cid, turn=turn)
+            if in_context != label:
+                shown = in_context
+                break
         from ..redact import name_like
 
         if any(name_like(w) for w in re.findall(r"\w+", shown)):
