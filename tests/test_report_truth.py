@@ -394,6 +394,12 @@ def test_report_names_the_stage_to_run(tmp_path):
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
     with Store(tmp_path / "imported") as st, pytest.raises(InputFormatError, match="callbridge extract"):
         build_report(st, tmp_path / "o3")
+    # statements but no themes: reported, with the stage to run said on the terminal and in the report
+    with Store(tmp_path / "imported") as st:
+        st.replace_statements([Statement("a1", 1, "need", "Hi, windows please.", 0.9, "en", None, 0)])
+    r = CliRunner().invoke(app, ["report", "--store", str(tmp_path / "imported"), "--out", str(tmp_path / "o4")])
+    assert r.exit_code == 0 and f"note: no themes for need" in r.output and "callbridge themes --store" in r.output
+    assert "callbridge themes --store" in (tmp_path / "o4" / "report.html").read_text(encoding="utf-8")
 
 
 # ---- charts, file modes, notes, printed path ------------------------------------------------------

@@ -57,6 +57,8 @@ def register(app: typer.Typer) -> None:
         with Store(store, create=False) as st:
             res = build_report(st, out, lang=lang, offer_path=offer, redact=not no_redact,
                                include_uncertain=include_uncertain)
+        for hint in res.hints:
+            eprint(f"note: {hint}")
         eprint(f"{report_note(res)}; {len(res.csv)} tables in {res.out_dir / 'tables'}, {res.xlsx.name}, "
                f"{res.md.name}")
         typer.echo(str(res.html))

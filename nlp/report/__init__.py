@@ -42,6 +42,7 @@ class ReportResult:
     n_calls: int = 0
     n_recommendations: int = 0
     n_left_out: int = 0           # calls flagged for review and left out of the numbers
+    hints: list[str] = field(default_factory=list)  # stages worth running before the next report
 
 
 @lru_cache(maxsize=1)
@@ -191,6 +192,13 @@ def build_context(store, lang: str, offer_text: str | None, redact: bool,
     return ctx, data
 
 
+def unthemed_kinds(data: ReportData) -> list[str]:
+    """Kinds with statements in the counted calls but no themes (the themes stage has not run)."""
+    kinds_with_themes = {r[0] for r in data.store.db.execute("SELECT DISTINCT kind FROM themes")}
+    return sorted({s["kind"] for s in data.statements if s["call_id"] in data.calls} - kinds_with_themes,
+                  key=KINDS.index)
+
+
 def caveats(data: ReportData, head: dict, lw: dict, has_trends: bool, words: Wording) -> list[str]:
     """Every note on how far the numbers go, said once, at the top of the report."""
     tr, out = words.tr, []
@@ -206,9 +214,7 @@ def caveats(data: ReportData, head: dict, lw: dict, has_trends: bool, words: Wor
         out.append(tr["cav_small"].format(won=lw["n_won"], lost=lw["n_lost"],
                                           won_calls=words.n(lw["n_won"], "won_call"),
                                           lost_calls=words.n(lw["n_lost"], "lost_call")))
-    kinds_with_themes = {r[0] for r in data.store.db.execute("SELECT DISTINCT kind FROM themes")}
-    raw = sorted({s["kind"] for s in data.statements if s["call_id"] in data.calls} - kinds_with_themes,
-                 key=KINDS.index)
+    raw = unthemed_kinds(data)
     if raw:
         out.append(tr["cav_no_themes"].format(kinds=", ".join(tr["kind_short"][k] for k in raw)))
     empty = [k for k in KINDS if not data.themes.get(k)]
@@ -385,4 +391,12 @@ def build_report(store, out_dir, lang: str | None = None, offer_path=None, redac
             for name, df in frames.items():
                 (df if len(df.columns) else pd.DataFrame({"": []})).to_excel(xw, sheet_name=name[:31], index=False)
     return ReportResult(out, out / "report.html", out / "report.md", xlsx, csvs, lang, data.n_calls,
-                        len(ctx["recs_offer"]) + len(ctx["recs_script"]), n_left_out=ctx["head"]["n_left_out"])
+                        len(ctx["recs_offer"]) + len(ctx["recs_script"]), n_left_out=ctx["head"]["n_left_out"],
+                        hints=_hints(store, data))
+
+
+def _hints(store, data: ReportData) -> list[str]:
+    where = str(getattr(store, "path", "") or "DIR")
+    raw = unthemed_kinds(data)
+    return [f"no themes for {', '.join(raw)}: identical statements were grouped as they are; run "
+            f"`callbridge themes --store {shlex.quote(where)}` for themes"] if raw else []
