@@ -6,6 +6,9 @@
 DIR: folders holding calls/ and labels/ (a business folder, or a parent of several).
 Modes:
   model  score the shipped model (or --model PATH); honest only on calls it was not trained on
+  groups businesses shuffled (seed 0) into --folds folds; each fold scored by a model trained on the
+         other folds (plus --train): leave-several-businesses-out, k fits instead of one per business
+  holdout  train on --train only, score DIRS
   rules  score the rules alone (no classifier)
   lobo   leave one business out: for each group, train on every other group (plus --train) and
          score the held-out one
@@ -107,33 +110,78 @@ class Scores:
         return "\n".join(lines)
 
 
+def _fit(train, params):
+    X, y = training_set(train)
+    return StatementClassifier(**params).fit(X, y, groups=unit_groups(train, X))
+
+
+def _score(sc, test, model, store):
+    calls = [c for c, _, _ in test]
+    sc.add(test, extract_units(calls, call_units(calls), model, store))
+
+
+def worst(sc: Scores, groups) -> str:
+    """The lowest per-business F1 of each kind (businesses with at least 3 gold statements of it)."""
+    out = []
+    for kind in LABEL_KINDS:
+        fs = []
+        for g in groups:
+            tp, n_p, n_g = sc.tp[(g, kind)], sc.np[(g, kind)], sc.ng[(g, kind)]
+            if n_g < 3:
+                continue
+            p = tp / n_p if n_p else 0.0
+            r = tp / n_g
+            fs.append((2 * p * r / (p + r) if p + r else 0.0, g))
+        if fs:
+            f, g = min(fs)
+            out.append(f"{kind} {f:.2f} ({g})")
+    ops = [(sc.op_ok[g] / sc.op_n[g], g) for g in groups if sc.op_n[g] and sc.has_openings[g]]
+    if ops:
+        f, g = min(ops)
+        out.append(f"opening {f:.2f} ({g})")
+    return "worst business: " + "; ".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="evaluate extract", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dirs", nargs="+")
-    ap.add_argument("--mode", choices=("model", "rules", "lobo", "cv"), default="lobo")
-    ap.add_argument("--rule-weight", type=float, default=None)
+    ap.add_argument("--mode", choices=("model", "rules", "lobo", "groups", "cv", "holdout"), default="lobo",
+                    help="holdout: train on --train only, score DIRS (e.g. real-dev, or pfg-dev with no pfg data); "
+                         "groups: businesses split into --folds folds, each scored by a model that saw none of them")
     ap.add_argument("--model", default=None, help="extractor model for --mode model")
     ap.add_argument("--train", nargs="*", default=[], help="extra labelled folders added to every training set")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--C", type=float, default=None)
-    ap.add_argument("--no-lexical", action="store_true")
+    ap.add_argument("--rule-weight", type=float, default=None)
+    ap.add_argument("--no-lexical", action="store_true", help="no hashed lemma n-grams")
+    ap.add_argument("--no-dense", action="store_true", help="no e5 vectors (cue features only)")
+    ap.add_argument("--no-context", action="store_true", help="no vector of the agent's preceding sentence")
     ap.add_argument("--tune", action="store_true",
                     help="per-kind decision weights chosen by inner cross-validation on the training calls")
+    ap.add_argument("--cache", default=str(Path.home() / ".cache" / "callbridge" / "eval-store"),
+                    help="store whose vectors table caches the e5 vectors between runs")
     ap.add_argument("--show-errors", action="store_true")
     a = ap.parse_args()
 
+    from nlp.store import Store
+
+    store = Store(a.cache)
     items = read_labelled(a.dirs)
     extra = read_labelled(a.train) if a.train else []
-    params = {}
+    params: dict = {}
     if a.C is not None:
         params["C"] = a.C
-    if a.no_lexical:
-        params["lexical"] = False
-    if a.tune:
-        params["tune_thresholds"] = True
     if a.rule_weight is not None:
         params["rule_weight"] = a.rule_weight
+    if a.no_lexical:
+        params["lexical"] = False
+    if a.no_dense:
+        params["dense"] = False
+    if a.no_context:
+        params["context"] = False
+    if a.tune:
+        params["tune_thresholds"] = True
     sc = Scores()
     t0 = time.perf_counter()
     groups = sorted({g for _, _, g in items})
@@ -141,18 +189,26 @@ def main() -> None:
         model = load_model(a.model) if a.mode == "model" else None
         if a.mode == "model" and model is None:
             print("no trained model found: scoring the rules alone")
-        calls = [c for c, _, _ in items]
-        sc.add(items, extract_units(calls, call_units(calls), model))
+        _score(sc, items, model, store)
+    elif a.mode == "holdout":
+        if not extra:
+            sys.exit("holdout needs --train folders")
+        _score(sc, items, _fit(extra, params), store)
     elif a.mode == "lobo":
         if len(groups) < 2 and not extra:
             sys.exit("leave-one-business-out needs at least two groups (or --train data)")
         for g in groups:
             test = [x for x in items if x[2] == g]
-            train = [x for x in items if x[2] != g] + extra
-            X, y = training_set(train)
-            model = StatementClassifier(**params).fit(X, y, groups=unit_groups(train, X))
-            calls = [c for c, _, _ in test]
-            sc.add(test, extract_units(calls, call_units(calls), model))
+            _score(sc, test, _fit([x for x in items if x[2] != g] + extra, params), store)
+    elif a.mode == "groups":
+        import random
+
+        order = groups[:]
+        random.Random(0).shuffle(order)
+        fold = {g: i % a.folds for i, g in enumerate(order)}
+        for f in range(a.folds):
+            test = [x for x in items if fold[x[2]] == f]
+            _score(sc, test, _fit([x for x in items if fold[x[2]] != f] + extra, params), store)
     else:
         import random
 
@@ -164,13 +220,12 @@ def main() -> None:
                 held = {i for k, i in enumerate(idx) if k % a.folds == f}
                 test = [test_all[i] for i in sorted(held)]
                 train = [test_all[i] for i in idx if i not in held] + [x for x in items if x[2] != g] + extra
-                X, y = training_set(train)
-                model = StatementClassifier(**params).fit(X, y, groups=unit_groups(train, X))
-                calls = [c for c, _, _ in test]
-                sc.add(test, extract_units(calls, call_units(calls), model))
-    print(f"mode={a.mode} calls={len(items)} groups={','.join(groups)} train_extra={len(extra)} "
+                _score(sc, test, _fit(train, params), store)
+    print(f"mode={a.mode} calls={len(items)} groups={len(groups)} train_extra={len(extra)} "
           f"({time.perf_counter() - t0:.1f}s)")
     print(sc.table())
+    if a.mode in ("lobo", "groups") and len(groups) > 2:
+        print(worst(sc, groups))
     if a.show_errors:
         print("\n".join(sc.errors))
 

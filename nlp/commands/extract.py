@@ -75,14 +75,25 @@ def register(app: typer.Typer) -> None:
         labelled: List[Path] = typer.Argument(..., help="Folders with calls/ and labels/ (the labels format "
                                               "in README.md), searched recursively."),
         out: Path = typer.Option(Path("models/extractor-custom.joblib"), "--out", help="Model file to write."),
-        C: float = typer.Option(0.3, "--C", help="Inverse regularisation strength of the classifier."),
-        rule_weight: float = typer.Option(0.5, "--rule-weight", help="Share of the cue rules in the final "
-                                          "score (0 = classifier only); lower it when you have many "
-                                          "labelled calls from your own business."),
+        C: Optional[float] = typer.Option(None, "--C", help="Inverse regularisation strength of the "
+                                          "classifier (default: the shipped model's)."),
+        rule_weight: Optional[float] = typer.Option(None, "--rule-weight", help="Share of the cue rules in "
+                                                    "the final score (default 0 = classifier only); raise it "
+                                                    "(e.g. 0.5) when you have only a few labelled calls."),
+        cache: Optional[Path] = typer.Option(None, "--cache", help="Store whose vectors table caches the "
+                                             "e5 vectors (default: a store in the callbridge cache folder)."),
     ) -> None:
-        """Train the statement classifier on labelled calls and save it (joblib)."""
-        from ..extract import train_extractor as train
+        """Train the statement classifier on labelled calls and save it (joblib).
 
-        m = train(labelled, out, C=C, rule_weight=rule_weight)
+        Every customer sentence and the agent sentence before it are embedded with e5 (cached, so
+        a rerun on the same calls embeds nothing); a few hundred calls take minutes on two cores.
+        """
+        from ..asr import cache_dir
+        from ..extract import train_extractor as train
+        from ..store import Store
+
+        params = {k: v for k, v in (("C", C), ("rule_weight", rule_weight)) if v is not None}
+        with Store(cache or cache_dir() / "vectors") as st:
+            m = train(labelled, out, store=st, **params)
         eprint(f"trained on {m.n_units_} units ({', '.join(f'{k}={v}' for k, v in m.class_counts_.items())})"
                f" -> {out}")
