@@ -387,19 +387,25 @@ def _seconds(v: Any, scale: float = 1.0) -> float | None:
     if isinstance(v, bool) or v is None:
         return None
     if isinstance(v, (int, float)):
-        return float(v) * scale if math.isfinite(v) else None
+        try:
+            x = float(v) * scale
+        except OverflowError:  # a JSON integer of hundreds of digits
+            return None
+        return x if math.isfinite(x) else None
     if isinstance(v, dict):
         try:
-            return float(v.get("seconds", 0)) + float(v.get("nanos", 0)) / 1e9
-        except (TypeError, ValueError):
+            x = float(v.get("seconds", 0)) + float(v.get("nanos", 0)) / 1e9
+        except (TypeError, ValueError, OverflowError):
             return None
+        return x if math.isfinite(x) else None
     if isinstance(v, str):
         s = v.strip().rstrip("s")
         try:
             x = float(s)
         except ValueError:
             return parse_timestamp(v)
-        return x * scale if math.isfinite(x) else None
+        x *= scale
+        return x if math.isfinite(x) else None
     return None
 
 

@@ -210,9 +210,10 @@ class Draw:
         return self.pick([" ", " ", "", ", ", "\n"]).join(out)
 
     def seconds(self):
-        r = self.num(8)
+        r = self.num(10)
         v = self.num(100000) / 100
-        return [v, int(v), str(v), f"{v}s", self.pick(ODD), None, -v, {"seconds": int(v), "nanos": self.num(999)}][r]
+        return [v, int(v), str(v), f"{v}s", self.pick(ODD), None, -v, {"seconds": int(v), "nanos": self.num(999)},
+                self.pick([10 ** 400, float("inf"), "1e400", {"seconds": float("inf")}]), {"seconds": "x"}][r]
 
     def json_value(self, depth: int = 0):
         r = self.num(12)
