@@ -259,7 +259,7 @@ def script_recommendations(data, script: dict, tr: dict) -> list[dict[str, Any]]
         g = pooled.setdefault(key, {"c": c, "ids": set()})
         g["ids"] |= data.members.get((c["kind"], c["theme_id"]), set()) & set(data.calls)
     objection_recs = []
-    for g in pooled.values():
+    for key, g in pooled.items():
         c, ids = g["c"], g["ids"]
         if len(ids) < floor:
             continue
@@ -272,14 +272,15 @@ def script_recommendations(data, script: dict, tr: dict) -> list[dict[str, Any]]
             "n_calls": len(ids), "step_id": c["step_id"], "state": c["state"],
             "text": tr["rec_objection_weak" if c["state"] == WEAK else "rec_objection_none"].format(**fmt),
             "support": w.support(len(ids), data.n_calls, won, lost),
-            "detail": "", "quote": t.quotes[0] if t and t.quotes else None, "_rank": (-lost, -len(ids), c["label"])})
+            "detail": "", "quote": t.quotes[0] if t and t.quotes else None, "_rank": (-lost, -len(ids), key)})
     objection_recs.sort(key=lambda r: r.pop("_rank"))
 
     steps = [s for s in script["steps"] if s["total"] and s["share_done"] is not None
              and s["share_done"] < SKIP_SHARE and s["skipped"] >= floor]
     step_recs = []
     # never-done and rarely-done steps first: what matters is how many calls go without the step
-    for s in sorted(steps, key=lambda s: (-s["skipped"], s["share_done"], s["title"])):
+    # ties by step id, not by the title shown: the report language never reorders findings
+    for s in sorted(steps, key=lambda s: (-s["skipped"], s["share_done"], s["step_id"])):
         fmt = dict(step=s["title"], skipped=s["skipped"], total_calls=w.n(s["total"], "call", "gent"),
                    share=_pct(s["skipped"] / s["total"]), compare=_compare_step(w, s))
         step_recs.append({
