@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Evaluation against gold labels: `python scripts/evaluate.py extract|cluster|gaps|asr DIR... [options]`.
+"""Evaluation against gold labels: `python scripts/evaluate.py extract|cluster|gaps|asr|roles DIR... [options]`.
 
 Each prints its scores as tables; see the README for what they mean.
 """
@@ -8,7 +8,7 @@ import runpy
 import sys
 from pathlib import Path
 
-SUBS = ("extract", "cluster", "gaps", "asr")
+SUBS = ("extract", "cluster", "gaps", "asr", "roles")
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in SUBS:
