@@ -657,7 +657,7 @@ class _Theme:
 
 
 THEMES_FILE = "themes.csv"
-THEMES_COLUMNS = ("kind", "theme_id", "label", "name", "merge_into", "statements")
+THEMES_COLUMNS = ("kind", "theme_id", "label", "name", "merge_into", "split_into", "statements")
 
 
 def themes_file(store: "Store") -> Path:
@@ -669,11 +669,11 @@ def read_theme_edits(path: Path) -> dict[str, dict[str, dict[str, str]]]:
     """{kind: {theme_id: {"name": ..., "merge_into": ...}}} from a themes file; {} when there is none.
 
     The file is CSV (UTF-8, with or without BOM) with the columns `kind, theme_id, label, name,
-    merge_into, statements`. `label` and `statements` are written by callbridge on every run and
-    only read by people; `name` (the user's name for the theme, shown instead of the automatic label
-    in every report language) and `merge_into` (the id of a theme of the same kind that this one
-    joins) are the user's and are kept across reruns. Raises ThemeError (with the line) on a file
-    that is not such a CSV.
+    merge_into, split_into, statements`. `label` and `statements` are written by callbridge on every
+    run and only read by people; `name` (the user's name for the theme, shown instead of the automatic
+    label in every report language), `merge_into` (the id of a theme of the same kind that this one
+    joins) and `split_into` (a number N >= 2: the theme becomes themes ID.1 .. ID.N) are the user's and
+    are kept across reruns. Raises ThemeError (with the line) on a file that is not such a CSV.
     """
     import csv
 
@@ -698,12 +698,22 @@ def read_theme_edits(path: Path) -> dict[str, dict[str, dict[str, str]]]:
                 merge = (row.get("merge_into") or "").strip()
                 if merge == tid:
                     merge = ""
+                split = (row.get("split_into") or "").strip()
+                if split and not (split.isdigit() and int(split) >= 2):
+                    raise ThemeError(f"line {line}: split_into {split!r} is not a number of 2 or more", path=str(path),
+                                     hint="write how many themes to split it into (2, 3, ...) or leave it empty")
                 out[kind][tid] = {"name": (row.get("name") or "").strip(), "merge_into": merge,
-                                  "label": (row.get("label") or "").strip()}
+                                  "split_into": split, "label": (row.get("label") or "").strip()}
     except (UnicodeDecodeError, csv.Error) as e:
         raise ThemeError(f"cannot read the themes file as CSV: {e}", path=str(path),
                          hint="save it as UTF-8 CSV, or delete it to start over") from None
     return dict(out)
+
+
+def _split_count(edit: dict[str, str]) -> int:
+    """The user's `split_into` as a count (0 when empty or not a whole number of 2 or more)."""
+    raw = str(edit.get("split_into") or "").strip()
+    return int(raw) if raw.isdigit() and int(raw) >= 2 else 0
 
 
 def _merge_target(edits: dict[str, dict[str, str]], tid: str) -> str:
@@ -736,19 +746,21 @@ def write_theme_edits(path: Path, edits: dict[str, dict[str, dict[str, str]]],
         done = set()
         for tid, label, n in current.get(kind, []):
             e = user.get(tid, {})
-            w.writerow([kind, tid, label, e.get("name", ""), e.get("merge_into", ""), n])
+            w.writerow([kind, tid, label, e.get("name", ""), e.get("merge_into", ""), e.get("split_into", ""), n])
             done.add(tid)
         for tid, e in user.items():
-            if tid not in done and (e.get("name") or e.get("merge_into")):
-                w.writerow([kind, tid, e.get("label", ""), e.get("name", ""), e.get("merge_into", ""), 0])
+            if tid not in done and (e.get("name") or e.get("merge_into") or e.get("split_into")):
+                w.writerow([kind, tid, e.get("label", ""), e.get("name", ""), e.get("merge_into", ""),
+                            e.get("split_into", ""), 0])
     atomic_write_text(path, "\ufeff" + buf.getvalue())
 
 
 def edit_themes(store: "Store", rename: tuple[str, str] | None = None, merge: tuple[str, str] | None = None,
-                kind: str | None = None) -> dict[str, dict[str, dict[str, str]]]:
-    """Record a rename (theme, new name; an empty name gives the theme back its automatic label) or a
-    merge (theme A into theme B) in the store's themes file. A theme is `KIND:ID` (`objection:3`) or
-    a bare ID with `kind`. Raises ThemeError for a theme the store does not have."""
+                kind: str | None = None, split: tuple[str, int] | None = None) -> dict[str, dict[str, dict[str, str]]]:
+    """Record a rename (theme, new name; an empty name gives the theme back its automatic label), a
+    merge (theme A into theme B) or a split (theme, into N >= 2 themes; N = 0 undoes it) in the
+    store's themes file. A theme is `KIND:ID` (`objection:3`) or a bare ID with `kind`. Raises
+    ThemeError for a theme the store does not have."""
     path = themes_file(store)
     edits = read_theme_edits(path)
 
@@ -773,6 +785,12 @@ def edit_themes(store: "Store", rename: tuple[str, str] | None = None, merge: tu
     if rename is not None:
         k, tid = resolve(rename[0])
         edits.setdefault(k, {}).setdefault(tid, {"name": "", "merge_into": "", "label": ""})["name"] = rename[1].strip()
+    if split is not None:
+        k, tid = resolve(split[0])
+        if split[1] != 0 and split[1] < 2:
+            raise ThemeError(f"cannot split a theme into {split[1]}", hint="give 2 or more (0 undoes a split)")
+        edits.setdefault(k, {}).setdefault(tid, {"name": "", "merge_into": "", "label": ""})["split_into"] = \
+            str(split[1]) if split[1] else ""
     if merge is not None:
         ka, a = resolve(merge[0])
         kb, b = resolve(merge[1])
@@ -899,6 +917,22 @@ def build_themes(store: "Store", kinds: Sequence[str] | None = None, n_themes: i
             if target != tid and not outlier[i]:
                 tid_of[i] = target
                 themes.setdefault(target, _Theme(target, emerging=target.startswith("new-")))
+        # The user's splits: theme ID with split_into N becomes ID.1 .. ID.N (largest first).
+        for tid, e in user.items():
+            n_split = _split_count(e)
+            idx = [i for i in range(len(tid_of)) if tid_of[i] == tid and not outlier[i]]
+            if n_split < 2 or len(idx) < n_split:
+                continue
+            sub = ThemeModel(n_themes=n_split, vectors=vectors, random_state=seed, max_other=0.0)
+            Xs = X[idx] if isinstance(X, np.ndarray) else [X[i] for i in idx]
+            sub.fit(Xs, texts=[texts[i] for i in idx], langs=[langs[i] for i in idx], store=store)
+            sims = sub.transform(Xs, langs=[langs[i] for i in idx], store=store)
+            parts = np.where(sub.labels_ >= 0, sub.labels_, sims.argmax(axis=1))
+            parts = unify([keys[i] for i in idx], parts)
+            for i, part in zip(idx, parts):
+                tid_of[i] = f"{tid}.{int(part) + 1}"
+                themes.setdefault(tid_of[i], _Theme(tid_of[i], emerging=themes[tid].emerging if tid in themes
+                                                    else False))
         for i, tid in enumerate(tid_of):
             if not outlier[i]:
                 themes[tid].members.append(i)

@@ -189,3 +189,26 @@ def test_report_language_changes_wording_only(tmp_path):
     th = out["ru"]["themes"]
     full = out["ru"]["statements"].groupby(["kind", "theme_id"]).size().to_dict()
     assert full == {(k, t): n for k, t, n in zip(th["kind"], th["theme_id"], th["n_statements"])}
+
+
+def test_split_a_theme_and_keep_it_across_reruns(tmp_path):
+    with Store(tmp_path / "s") as st:
+        _fill(st, "m1", RU, "ru")
+        build_themes(st, kinds=["objection"], vectors="tfidf")
+        husband, wait = _theme_of(st, RU["husband"][0]), _theme_of(st, RU["wait"][0])
+        edit_themes(st, merge=(f"objection:{wait}", f"objection:{husband}"))
+        build_themes(st, kinds=["objection"], vectors="tfidf")
+        assert _themes(st)[husband]["n_statements"] == 8
+        edit_themes(st, split=(f"objection:{husband}", 2))
+        build_themes(st, kinds=["objection"], vectors="tfidf")
+        th = _themes(st)
+        assert husband not in th and {f"{husband}.1", f"{husband}.2"} <= set(th)
+        parts = {_theme_of(st, t) for t in RU["wait"]}, {_theme_of(st, t) for t in RU["husband"]}
+        assert len(parts[0]) == 1 and len(parts[1]) == 1 and parts[0] != parts[1]
+        edit_themes(st, rename=(f"objection:{husband}.1", "Первая часть"))
+        _fill(st, "m2", {"wait": ["Долго ждать, нам нужно быстрее"]}, "ru", start=100)
+        build_themes(st, kinds=["objection"], vectors="tfidf")
+        th = _themes(st)
+        assert th[f"{husband}.1"]["label"] == "Первая часть" and f"{husband}.2" in th
+        with pytest.raises(ThemeError, match="split a theme into 1"):
+            edit_themes(st, split=(f"objection:{husband}", 1))

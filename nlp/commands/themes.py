@@ -29,12 +29,14 @@ def register(app: typer.Typer) -> None:
                                                          "\"\" gives back the automatic label. Kept across reruns."),
         merge: Optional[Tuple[str, str]] = typer.Option(None, "--merge", help="Merge theme A into theme B "
                                                         "(same kind; IDs as for --rename). Kept across reruns."),
+        split: Optional[Tuple[str, int]] = typer.Option(None, "--split", help="Split theme ID into N themes "
+                                                        "(ID.1 .. ID.N; N = 0 undoes it). Kept across reruns."),
     ) -> None:
         """Group each kind of statement into themes: label, size, share of calls, 3 quotes.
 
         Results go to the store's `themes` and `statement_themes` tables; the theme models are saved
         as <store>/models/themes-<kind>.joblib. Your names and merges live in <store>/themes.csv
-        (edit it, or use --rename / --merge) and are applied on every run.
+        (edit it, or use --rename / --merge / --split) and are applied on every run.
         """
         from ..store import Store
         from ..themes import ThemeError, build_themes, edit_themes, themes_file
@@ -42,10 +44,10 @@ def register(app: typer.Typer) -> None:
         if vectors not in ("e5", "tfidf"):
             raise ThemeError(f"unknown --vectors {vectors!r}", hint="use e5 or tfidf")
         with Store(store, create=False) as st:
-            if rename is not None or merge is not None:
+            if rename is not None or merge is not None or split is not None:
                 if kind and len(kind) > 1:
-                    raise ThemeError("--rename/--merge take one --kind", hint="name the theme as KIND:ID")
-                edit_themes(st, rename=rename, merge=merge, kind=kind[0] if kind else None)
+                    raise ThemeError("--rename/--merge/--split take one --kind", hint="name the theme as KIND:ID")
+                edit_themes(st, rename=rename, merge=merge, split=split, kind=kind[0] if kind else None)
                 eprint(f"saved in {themes_file(st)}")
             st.lock("themes")  # one writer per store: a second run is refused, not interleaved
             res = build_themes(st, kinds=kind or None, n_themes=n_themes, seed=seed, refit=refit, vectors=vectors)
