@@ -1,22 +1,28 @@
 #!/usr/bin/env python3
-"""Step-presence accuracy of script-gap analysis against gold labels.
+"""Step-presence accuracy of script-gap analysis against gold labels, on scripts the model never saw.
 
-    python scripts/evaluate.py gaps DIR... [--cache DIR] [--train]
+    python scripts/evaluate.py gaps DIR... [--holdout DIR...] [--models lr,hgb,rf] [--curve] [--train]
 
 Each DIR is a business folder (`script.md`, `calls/`, `labels/` whose `script_steps` list the steps the
-agent performed) or a folder of such folders (`calls-dev/`). Score: balanced accuracy per step (mean of
-recall on calls with and without the step; steps whose gold is one class only are listed, not scored),
-averaged over steps. Nothing is scored by a model that saw its calls:
+agent performed) or a folder of such folders (`data/train/`, `calls-dev/`). Score: balanced accuracy per
+step (mean of recall on calls with and without the step; steps whose gold is one class only are left out),
+averaged over the business's steps. Nothing is scored by a model that saw its script:
 
 - anchor: TF-IDF character n-gram similarity between agent sentences and step examples, one global
-  threshold chosen on the other given businesses (with only one business given: the median score);
+  threshold chosen on the other businesses;
 - e5-max: the best e5 similarity, thresholded the same way;
-- calibrated LOBO: `nlp.gaps.AdherenceCalibrator` trained on every other business (the shipped training
-  table plus the other DIRs, minus any calls of this business's script);
-- CV + step adapter: 5-fold cross-validation by call inside the business: the LOBO model's scores,
-  recalibrated per step (`nlp.gaps.StepAdapter`, what `callbridge gaps --labels` does) on the other folds.
+- <model> LOBO: leave one business out over every DIR business: the calibrator (`lr`: the shipped
+  logistic regression; `hgb`: gradient boosting; `rf`: random forest, both scikit-learn) is trained on
+  all the other businesses and scores the held-out one's whole batch of calls;
+- --holdout businesses (e.g. pfg-dev) are never trained on: scored by the model of all DIR businesses.
 
-`--train` fits the calibrator on all given businesses and writes `nlp/data/gaps_calibration.json`.
+`--curve` measures `callbridge gaps --labels`: for businesses with at least 10 calls, n of their calls
+are labelled (random draws, 10 per n), the model trained without the business is adapted to them as the
+product does it (`gaps.adapt_to_script`) and scores the other calls, against the unadapted model on the
+same calls.
+
+`--train` fits the logistic calibrator on every DIR business (not --holdout) and writes
+`nlp/data/gaps_calibration.json`.
 """
 
 from __future__ import annotations
@@ -38,18 +44,29 @@ from nlp.callio import read_call  # noqa: E402
 from nlp.script import read_script  # noqa: E402
 from nlp.store import Store  # noqa: E402
 
+# Users also run a handful of calls, where batch statistics are noisy: training rows from random
+# sub-batches teach the calibrator how much to trust them, at this weight against the full batches.
+AUG_SIZES = (1, 3)
+AUG_DRAWS = 2
+AUG_WEIGHT = 0.3
+
 
 @dataclass(eq=False)
 class Business:
     name: str
     fingerprint: str
     step_ids: list[str]
+    kinds: list[str]
     call_ids: list[str]
     X: np.ndarray           # (calls*steps) x features
     y: np.ndarray           # (calls*steps,)
     anchor: np.ndarray      # (calls*steps,) TF-IDF char n-gram max similarity
-    aug_X: np.ndarray | None = None  # features of random small sub-batches (training only)
-    aug_y: np.ndarray | None = None
+    aug_X: np.ndarray
+    aug_y: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.call_ids), len(self.step_ids)
 
 
 def find_businesses(dirs: list[str]) -> list[Path]:
@@ -57,10 +74,9 @@ def find_businesses(dirs: list[str]) -> list[Path]:
     for d in map(Path, dirs):
         if (d / "script.md").exists() and (d / "calls").is_dir():
             out.append(d)
-        else:
-            out += sorted(p for p in d.iterdir() if (p / "script.md").exists() and (p / "calls").is_dir())
-    if not out:
-        sys.exit("no business folder (script.md + calls/ + labels/) under " + " ".join(dirs))
+        elif d.is_dir():
+            out += sorted(p for p in d.iterdir() if (p / "script.md").exists() and (p / "calls").is_dir()
+                          and (p / "labels").is_dir())
     return out
 
 
@@ -84,161 +100,204 @@ def anchor_scores(calls, units, script) -> np.ndarray:
     return out.reshape(-1)
 
 
-def load_business(d: Path, cache: Store) -> Business:
+def load_business(d: Path, cache: Store, augment: bool) -> Business | None:
     script = read_script(d / "script.md")
-    fp = gaps.script_fingerprint(script)
-    files = sorted((d / "calls").glob("*.json"))
-    calls = [read_call(f) for f in files]
-    y = []
-    for c in calls:
-        lab = json.loads((d / "labels" / f"{c.call_id}.json").read_text(encoding="utf-8"))
-        done = set(lab.get("script_steps") or [])
+    calls, y = [], []
+    for f in sorted((d / "calls").glob("*.json")):
+        lab_path = d / "labels" / f.name
+        if not lab_path.exists():
+            continue  # a call still being written
+        call = read_call(f)
+        done = set(json.loads(lab_path.read_text(encoding="utf-8")).get("script_steps") or [])
+        calls.append(call)
         y += [int(s.step_id in done) for s in script.steps]
+    if not calls:
+        return None
     units = gaps.agent_units(calls)
     m = gaps.match_calls(calls, script, cache, units=units)
-    b = Business(d.name, fp, script.step_ids(), [c.call_id for c in calls], m.X, np.asarray(y),
-                 anchor_scores(calls, units, script))
-    # Small batches: users also run a handful of calls, where batch statistics are noisy. Training rows
-    # from random sub-batches teach the calibrator how much to trust them (used by --train only).
-    rng = np.random.default_rng(0)
     K = len(script.steps)
-    yy = np.asarray(y).reshape(len(calls), K)
-    aug_X, aug_y = [], []
-    for size in (2, 4, 8):
-        for _ in range(3):
-            if size >= len(calls):
-                continue
-            pick = sorted(rng.choice(len(calls), size=size, replace=False))
-            sub = [calls[i] for i in pick]
-            aug_X.append(gaps.match_calls(sub, script, cache).X)
-            aug_y.append(yy[pick].reshape(-1))
-    b.aug_X = np.vstack(aug_X) if aug_X else np.zeros((0, m.X.shape[1]))
-    b.aug_y = np.concatenate(aug_y) if aug_y else np.zeros(0, int)
-    return b
+    aug_X, aug_y = [np.zeros((0, m.X.shape[1]))], [np.zeros(0, int)]
+    if augment:
+        rng = np.random.default_rng(0)
+        yy = np.asarray(y).reshape(len(calls), K)
+        for size in AUG_SIZES:
+            for _ in range(AUG_DRAWS if size < len(calls) else 0):
+                pick = sorted(rng.choice(len(calls), size=size, replace=False))
+                aug_X.append(gaps.match_calls([calls[i] for i in pick], script, cache).X)
+                aug_y.append(yy[pick].reshape(-1))
+    return Business(d.name, gaps.script_fingerprint(script), script.step_ids(), m.kinds,
+                    [c.call_id for c in calls], m.X.astype(np.float64), np.asarray(y),
+                    anchor_scores(calls, units, script), np.vstack(aug_X), np.concatenate(aug_y))
 
 
 def step_bacc(b: Business, pred: np.ndarray) -> dict[str, float]:
-    K = len(b.step_ids)
-    y, p = b.y.reshape(-1, K), np.asarray(pred).reshape(-1, K)
+    Y, P = b.y.reshape(b.shape), np.asarray(pred).reshape(b.shape)
     out = {}
     for k, s in enumerate(b.step_ids):
-        pos, neg = y[:, k] == 1, y[:, k] == 0
+        pos, neg = Y[:, k] == 1, Y[:, k] == 0
         if pos.any() and neg.any():
-            out[s] = 0.5 * ((p[pos, k] == 1).mean() + (p[neg, k] == 0).mean())
+            out[s] = 0.5 * ((P[pos, k] == 1).mean() + (P[neg, k] == 0).mean())
     return out
+
+
+def mean(d: dict[str, float]) -> float:
+    return float(np.mean(list(d.values()))) if d else float("nan")
 
 
 def best_threshold(pairs: list[tuple[Business, np.ndarray]]) -> float:
     allv = np.concatenate([v for _, v in pairs])
     best, best_t = -1.0, float(np.median(allv))
-    for t in np.quantile(allv, np.linspace(0.02, 0.98, 97)):
+    for t in np.quantile(allv, np.linspace(0.02, 0.98, 49)):
         score = np.mean([x for b, v in pairs for x in step_bacc(b, (v >= t).astype(int)).values()] or [0])
         if score > best:
             best, best_t = score, float(t)
     return best_t
 
 
-AUG_WEIGHT = 0.3  # sub-batch rows teach robustness to small batches without outvoting the real batches
+def make_model(name: str):
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+
+    if name == "lr":
+        return gaps.AdherenceCalibrator()
+    if name == "hgb":
+        return HistGradientBoostingClassifier(max_iter=150, learning_rate=0.05, max_depth=2, min_samples_leaf=50,
+                                              l2_regularization=1.0, class_weight="balanced", random_state=0)
+    if name == "rf":
+        return RandomForestClassifier(300, min_samples_leaf=20, max_features=0.3, class_weight="balanced_subsample",
+                                      n_jobs=1, random_state=0)
+    raise SystemExit(f"unknown model {name!r}: use lr, hgb or rf")
 
 
-def training_table(calib_path: Path | None, others: list[Business], exclude: str):
-    X, y, g, w = [], [], [], []
-    try:
-        train = gaps.load_calibration(calib_path).get("train") or {}
-    except Exception:
-        train = {}
-    given = {o.fingerprint for o in others} | {exclude}
-    if train:
-        ws = train.get("weights") or [1.0] * len(train["y"])
-        for xi, yi, gi, wi in zip(train["X"], train["y"], train["groups"], ws):
-            if gi not in given:
-                X.append(xi)
-                y.append(yi)
-                g.append(gi)
-                w.append(wi)
-    for o in others:
-        X += o.X.tolist() + o.aug_X.tolist()
-        y += o.y.tolist() + o.aug_y.tolist()
-        g += [o.fingerprint] * (len(o.y) + len(o.aug_y))
-        w += [1.0] * len(o.y) + [AUG_WEIGHT] * len(o.aug_y)
-    return np.asarray(X, dtype=np.float64), np.asarray(y), g, np.asarray(w)
+def table(train: list[Business]):
+    X = np.vstack([np.vstack([b.X, b.aug_X]) for b in train])
+    y = np.concatenate([np.concatenate([b.y, b.aug_y]) for b in train])
+    w = np.concatenate([[1.0] * len(b.y) + [AUG_WEIGHT] * len(b.aug_y) for b in train])
+    return X, y, w
+
+
+def fit(name: str, train: list[Business]):
+    X, y, w = table(train)
+    return make_model(name).fit(X, y, sample_weight=w)
+
+
+def logit(model, X: np.ndarray) -> np.ndarray:
+    p = np.clip(model.predict_proba(X)[:, 1], 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def learning_curve(bs: list[Business], train: list[Business], ns=(1, 2, 4, 8, 16, 32), draws=10,
+                   min_calls=10) -> dict[str, dict[int, tuple[float, float]]]:
+    """`--labels` as the product does it (`gaps.adapt_to_script`), for every business with >= min_calls
+    calls: n of its calls labelled (random draws), the model trained without the business refitted with
+    them and shifted per step; scored on its other calls. n -> (mean unadapted, mean adapted) balanced
+    accuracy over the draws."""
+    out = {}
+    for b in bs:
+        n_calls, K = b.shape
+        if n_calls < min_calls:
+            continue
+        others = [o for o in train if o is not b]
+        TX, Ty, Tw = table(others)
+        base_model = gaps.AdherenceCalibrator().fit(TX, Ty, sample_weight=Tw)
+        X3, Y = b.X.reshape(n_calls, K, -1), b.y.reshape(n_calls, K)
+        G0 = base_model.decision_function(b.X).reshape(n_calls, K)
+        rng = np.random.default_rng(1)
+        res = {}
+        for n in ns:
+            if n > n_calls - 4:
+                continue
+            base, adapted = [], []
+            for _ in range(draws):
+                lab = rng.choice(n_calls, size=n, replace=False)
+                rest = np.setdiff1d(np.arange(n_calls), lab)
+                sub = Business(b.name, b.fingerprint, b.step_ids, b.kinds, [b.call_ids[i] for i in rest],
+                               b.X, Y[rest].reshape(-1), b.anchor, b.aug_X, b.aug_y)
+                cal, ad = gaps.adapt_to_script(base_model, X3[lab], Y[lab],
+                                               train={"X": TX, "y": Ty, "weights": Tw})
+                G = ad.predict_proba(cal.decision_function(X3[rest].reshape(-1, X3.shape[-1])).reshape(len(rest), K))
+                base.append(mean(step_bacc(sub, (G0[rest] >= 0).astype(int).reshape(-1))))
+                adapted.append(mean(step_bacc(sub, (G >= 0.5).astype(int).reshape(-1))))
+            res[n] = (float(np.nanmean(base)), float(np.nanmean(adapted)))
+        out[b.name] = res
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dirs", nargs="+")
+    ap.add_argument("dirs", nargs="+", help="business folders, or folders of them (trained on, scored LOBO)")
+    ap.add_argument("--holdout", nargs="*", default=[], help="business folders never trained on (e.g. pfg-dev)")
     ap.add_argument("--cache", default="/tmp/callbridge-gaps-eval-cache", help="embedding cache folder")
-    ap.add_argument("--calibration", default=None, help="calibration JSON (default: the shipped one)")
-    ap.add_argument("--train", action="store_true", help="fit on all given businesses and save the calibration")
-    ap.add_argument("--C", type=float, default=gaps.AdherenceCalibrator().C)
+    ap.add_argument("--models", default="lr", help="comma-separated: lr (shipped), hgb, rf")
+    ap.add_argument("--curve", action="store_true", help="learning curve of --labels adaptation")
+    ap.add_argument("--train", action="store_true", help="fit on all DIR businesses and save the calibration")
+    ap.add_argument("--calibration", default=None, help="where --train writes (default: the shipped file)")
+    ap.add_argument("--json", default=None, help="write every score to this JSON file")
     args = ap.parse_args()
     t0 = time.perf_counter()
+    dirs, hold_dirs = find_businesses(args.dirs), find_businesses(args.holdout)
+    if not dirs:
+        sys.exit("no business folder (script.md + calls/ + labels/) under " + " ".join(args.dirs))
     with Store(args.cache) as cache:  # only its vector cache is used
-        bs = [load_business(d, cache) for d in find_businesses(args.dirs)]
-    print(f"features for {sum(len(b.call_ids) for b in bs)} calls of {len(bs)} businesses in "
-          f"{time.perf_counter() - t0:.1f}s")
+        bs = [b for b in (load_business(d, cache, augment=True) for d in dirs) if b]
+        hold = [b for b in (load_business(d, cache, augment=False) for d in hold_dirs) if b]
+    print(f"features for {sum(len(b.call_ids) for b in bs + hold)} calls of {len(bs) + len(hold)} businesses "
+          f"in {time.perf_counter() - t0:.0f}s")
 
     if args.train:
-        X = np.vstack([np.vstack([b.X, b.aug_X]) for b in bs]).astype(np.float64)
-        y = np.concatenate([np.concatenate([b.y, b.aug_y]) for b in bs])
-        groups = [b.fingerprint for b in bs for _ in range(len(b.y) + len(b.aug_y))]
-        weights = np.concatenate([[1.0] * len(b.y) + [AUG_WEIGHT] * len(b.aug_y) for b in bs])
-        model = gaps.AdherenceCalibrator(C=args.C).fit(X, y, sample_weight=weights)
+        X, y, w = table(bs)
+        model = gaps.AdherenceCalibrator().fit(X, y, sample_weight=w)
         out = Path(args.calibration) if args.calibration else gaps.CALIBRATION_PATH
         out.parent.mkdir(parents=True, exist_ok=True)
+        groups = [b.fingerprint for b in bs for _ in range(len(b.y) + len(b.aug_y))]
         doc = {"model": model.to_dict(),
                "trained_on": {b.fingerprint: {"name": b.name, "calls": len(b.call_ids)} for b in bs},
-               "train": {"X": np.round(X, 5).tolist(), "y": y.tolist(), "groups": groups,
-                         "weights": weights.tolist()}}
-        out.write_text(json.dumps(doc, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"wrote {out}: weights " + ", ".join(f"{f}={w:+.2f}" for f, w in zip(gaps.FEATURES, model.coef_)))
+               "train": {"X": np.round(X, 4).tolist(), "y": y.tolist(), "groups": groups, "weights": w.tolist()}}
+        out.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
+        print(f"wrote {out} ({len(bs)} businesses, {len(y)} rows)")
 
-    rows = []
-    calib = Path(args.calibration) if args.calibration else None
-    for b in bs:
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    scores: dict[str, dict[str, dict[str, float]]] = {b.name: {} for b in bs + hold}
+    for b in bs + hold:
         others = [o for o in bs if o is not b]
-        res: dict[str, dict[str, float]] = {}
-        for name, col in (("anchor", None), ("e5-max", 0)):
-            vals = (lambda o: o.anchor) if col is None else (lambda o, c=col: o.X[:, c])
-            if others:
-                t = best_threshold([(o, vals(o)) for o in others])
-            else:
-                t = float(np.median(vals(b)))
-            res[name] = step_bacc(b, (vals(b) >= t).astype(int))
-        X, y, _, w = training_table(calib, others, b.fingerprint)
-        K, n = len(b.step_ids), len(b.call_ids)
-        if len(set(y.tolist())) == 2:
-            model = gaps.AdherenceCalibrator(C=args.C).fit(X, y, sample_weight=w)
-            res["calibrated LOBO"] = step_bacc(b, model.predict(b.X))
-            # CV inside the business: the LOBO model's scores, recalibrated per step on the other folds
-            G = model.decision_function(b.X).reshape(n, K)
-            X3, Y = b.X.reshape(n, K, -1), b.y.reshape(n, K)
-            folds = np.arange(n) % 5
-            pred = np.zeros((n, K), dtype=int)
-            for f in range(5):
-                tr = folds != f
-                ad = gaps.StepAdapter().fit(G[tr], X3[tr], Y[tr])
-                pred[~tr] = ad.predict_proba(G[~tr], X3[~tr]) >= 0.5
-            res["CV + step adapter"] = step_bacc(b, pred.reshape(-1))
-        rows.append((b, res))
-
-    methods = ["anchor", "e5-max", "calibrated LOBO", "CV + step adapter"]
-    print(f"\n{'business':<14}{'calls':>6}{'steps':>6}" + "".join(f"{m:>19}" for m in methods))
-    for b, res in rows:
-        print(f"{b.name:<14}{len(b.call_ids):>6}{len(res['anchor']):>6}"
-              + "".join(f"{np.mean(list(res[m].values())):>19.3f}" if res.get(m) else f"{'-':>19}" for m in methods))
-        one = [s for s in b.step_ids if s not in res["anchor"]]
-        if one:
-            print(f"{'':<14}not scored (gold one class only): {', '.join(one)}")
-    sales = [(b, r) for b, r in rows if not b.name.startswith("pfg")]
-    if len(sales) > 1:
-        print(f"{'sales (pooled)':<26}" + "".join(
-            f"{np.mean([v for _, r in sales for v in r.get(m, {}).values()] or [np.nan]):>19.3f}" for m in methods))
-    print("\nper step (calibrated LOBO, anchor):")
-    for b, res in rows:
-        cal = res.get("calibrated LOBO", {})
-        print(f"  {b.name}: " + ", ".join(f"{s} {cal.get(s, float('nan')):.2f}/{res['anchor'][s]:.2f}"
-                                         for s in res["anchor"]))
+        for name, vals in (("anchor", lambda o: o.anchor), ("e5-max", lambda o: o.X[:, 0])):
+            t = best_threshold([(o, vals(o)) for o in others])
+            scores[b.name][name] = step_bacc(b, (vals(b) >= t).astype(int))
+        for mname in models:
+            model = fit(mname, others)
+            scores[b.name][mname] = step_bacc(b, (logit(model, b.X) >= 0).astype(int))
+    methods = ["anchor", "e5-max"] + models
+    print(f"\n{'business':<20}{'calls':>6}{'steps':>6}" + "".join(f"{m:>10}" for m in methods))
+    for b in bs + hold:
+        print(f"{b.name:<20}{len(b.call_ids):>6}{len(scores[b.name]['anchor']):>6}"
+              + "".join(f"{mean(scores[b.name][m]):>10.3f}" for m in methods) + ("  (held out)" if b in hold else ""))
+    print()
+    for label, group in (("LOBO, mean over businesses", bs), ("held out (never trained on)", hold)):
+        if not group:
+            continue
+        for stat, fn in (("mean", np.mean), ("worst", np.min)):
+            print(f"{label + ' ' + stat:<44}" + "".join(
+                f"{fn([mean(scores[b.name][m]) for b in group]):>10.3f}" for m in methods))
+    by_kind: dict[str, list[float]] = {}
+    for b in bs:
+        for k, s in enumerate(b.step_ids):
+            if s in scores[b.name].get("lr", {}):
+                by_kind.setdefault(b.kinds[k], []).append(scores[b.name]["lr"][s])
+    if by_kind:
+        print("\nLOBO (lr) per step kind: " + ", ".join(
+            f"{k} {np.mean(v):.2f} (n={len(v)})" for k, v in sorted(by_kind.items(), key=lambda kv: -len(kv[1]))))
+    curve = {}
+    if args.curve and "lr" in models:
+        curve = learning_curve(bs + hold, bs)
+        ns = sorted({n for r in curve.values() for n in r})
+        print("\n--labels learning curve: balanced accuracy on the unlabelled calls, unadapted > adapted")
+        print(f"{'business':<20}" + "".join(f"{'n=' + str(n):>14}" for n in ns))
+        for name, r in curve.items():
+            print(f"{name:<20}" + "".join(f"{r[n][0]:>7.3f}>{r[n][1]:.3f}" if n in r else f"{'-':>14}" for n in ns))
+        if curve:
+            print(f"{'mean gain':<20}" + "".join(
+                f"{np.mean([r[n][1] - r[n][0] for r in curve.values() if n in r]):>+14.3f}" for n in ns))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"scores": scores, "curve": curve}, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":
