@@ -1358,7 +1358,7 @@ def import_paths(paths: Iterable[str | os.PathLike], store, metadata: Any = None
     "Name=agent,Name=customer" text; a name no file uses is reported in `summary.warnings`.
     """
     from .language import detect_language
-    from .metadata import apply_metadata, find_row, read_metadata
+    from .metadata import apply_metadata, read_metadata, row_finder
     from .store import DiskFullError
 
     t0 = time.time()
@@ -1370,6 +1370,7 @@ def import_paths(paths: Iterable[str | os.PathLike], store, metadata: Any = None
     summary = ImportSummary()
     summary.warnings += [f"metadata: {w}" for w in getattr(table, "warnings", None) or []]
     files = expand_transcript_inputs(paths)
+    find_row = row_finder(table) if table else None
     shash = _settings_hash(given)
     named: set[str] = set()
     seen_ids: dict[str, str] = {}
@@ -1401,7 +1402,7 @@ def import_paths(paths: Iterable[str | os.PathLike], store, metadata: Any = None
                 continue
             seen_ids[cid] = str(f)
             named.update((call.source.get("roles") or {}).get("given") or [])
-            key = find_row(table, original, str(f)) if table else None
+            key = find_row(original, str(f)) if find_row else None
             if key is not None:
                 used_keys.add(key)
             call_sha = sha if len(calls) == 1 else hashlib.sha256(f"{sha}:{cid}".encode()).hexdigest()

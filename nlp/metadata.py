@@ -413,8 +413,15 @@ class _Index:
 
 
 def find_row(table: dict[str, dict[str, Any]], call_id: str, source_path: str | None = None) -> str | None:
-    """The table key matching a call, or None."""
+    """The table key matching a call, or None. For many calls use `row_finder` (indexes once)."""
     return _Index(table).find(match_keys(call_id, source_path))
+
+
+def row_finder(table: dict[str, dict[str, Any]]) -> Callable[[str, str | None], str | None]:
+    """`find_row` for one table and many calls: the table is indexed once (a 10,000-row CRM
+    export against 10,000 calls is then linear, not 10^8 steps)."""
+    index = _Index(table)
+    return lambda call_id, source_path=None: index.find(match_keys(call_id, source_path))
 
 
 def apply_metadata(store, table: dict[str, dict[str, Any]]) -> tuple[int, list[str]]:
