@@ -391,7 +391,7 @@ def _echo_from_db(da: np.ndarray, db_: np.ndarray, *, dominance_db: float = 12.0
 LEAK_MAX_DELAY_S = 0.15        # longest leak delay looked for
 LEAK_EXPLAINED = 0.8           # share of a frame's energy the predicted leak must explain
 LEAK_HEADROOM_DB = 6.0         # the predicted leak may be this much too low in a band
-LEAK_MIN_GAIN_DB = -20.0       # leaks quieter than this are left to `echo_mask`
+LEAK_MIN_GAIN_DB = -40.0       # no coherent leak (a clean call): the cut is `echo_mask`'s alone
 _BANDS = 32                    # equal-width bands over 0-8 kHz
 _WIN = 512                     # 32 ms analysis window, hop FRAME (20 ms)
 
@@ -500,17 +500,17 @@ def suppress_echo(channels: np.ndarray, **kw) -> tuple[np.ndarray, dict]:
 
     channels: (2, n) float32 at 16 kHz (anything else is returned as is). A frame is zeroed when
     `echo_mask` (the other side >= 12 dB louder, now or up to 120 ms earlier) or `leak_mask` (the
-    other side's delayed, scaled spectrum explains it; only for a leak louder than LEAK_MIN_GAIN_DB)
+    other side's delayed, scaled spectrum explains it; only for a leak above LEAK_MIN_GAIN_DB)
     says so; where both channels would lose the same frame, the louder keeps it. Returns (new
-    channels, stats: echo_seconds_left/right and, for a loud leak, leak_left/right = {lag_ms, gain_db}).
+    channels, stats: echo_seconds_left/right and, for a leak found, leak_left/right = {lag_ms, gain_db}).
     """
     if channels.shape[0] != 2:
         return channels, {}
     out = channels.copy()
     stats: dict[str, Any] = {}
     leaks = list(leak_masks(channels[0], channels[1]))
-    # Only a loud leak (a speakerphone, cross-talk) brings the leak test in; quieter line echo is
-    # the first test's alone, so a call without one is cut exactly as that test cuts it.
+    # Only a measurable leak (line echo, a speakerphone, cross-talk) brings the leak test in: a call
+    # without one (gain ~-60 dB and below) is cut exactly as the first test alone cuts it.
     loud = [bool(info) and info["gain_db"] > LEAK_MIN_GAIN_DB for _m, info in leaks]
     dbs = [frame_db(channels[0]), frame_db(channels[1])]
     masks, infos = [], []
