@@ -251,7 +251,7 @@ def main() -> None:
         groups = [b.fingerprint for b in bs for _ in range(len(b.y) + len(b.aug_y))]
         doc = {"model": model.to_dict(),
                "trained_on": {b.fingerprint: {"name": b.name, "calls": len(b.call_ids)} for b in bs},
-               "train": {"X": np.round(X, 4).tolist(), "y": y.tolist(), "groups": groups, "weights": w.tolist()}}
+               "train": {"X": np.round(X, 3).tolist(), "y": y.tolist(), "groups": groups, "weights": w.tolist()}}
         out.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
         print(f"wrote {out} ({len(bs)} businesses, {len(y)} rows)")
 

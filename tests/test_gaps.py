@@ -77,11 +77,20 @@ def test_english_adherence_and_evidence(en_store, tmp_path):
     calls = {c.call_id: c for c in read_calls([DATA / "calls_en"])}
     for r in res.adherence:
         assert 0.0 <= r.score <= 1.0
-        turn = calls[r.call_id].turns[r.turn]
-        assert turn.speaker == "agent" and r.evidence in turn.text
-        assert turn.start <= r.start <= turn.end
+        if r.present:  # evidence: the agent sentence that performs the step, with its time
+            turn = calls[r.call_id].turns[r.turn]
+            assert turn.speaker == "agent" and r.evidence in turn.text
+            assert turn.start <= r.start <= turn.end
+            assert r.closest is None
+        else:  # none; the closest sentence is kept apart, marked as not performing it
+            assert r.evidence is None and r.turn is None and r.start is None
+            assert r.closest in calls[r.call_id].turns[r.closest_turn].text
     ev = {(r.call_id, r.step_id): r.evidence for r in res.adherence}
     assert "inspection" in ev[("gaps-en-1", "inspection")]
+    with open(tmp_path / "out" / "adherence.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    absent = [r for r in rows if r["present"] == "0"]
+    assert absent and all(r["evidence"] == "" and r["closest_not_performing"] for r in absent)
 
 
 def test_tables_csvs_and_summary(ru_store, tmp_path):
@@ -208,21 +217,40 @@ def test_units_split_long_asr_turns():
     assert gaps.agent_units([]) == []
 
 
-def test_step_adapter_learns_per_step_thresholds():
+def test_step_adapter_learns_per_step_shifts():
     rng = np.random.default_rng(1)
-    n, K, F = 80, 2, len(gaps.FEATURES)
+    n, K = 80, 3
     Y = rng.integers(0, 2, size=(n, K))
-    G = np.where(Y == 1, 2.0, 1.0) + 0.2 * rng.normal(size=(n, K))  # step 0's scores all positive: biased
-    G[:, 1] -= 1.5
-    X = rng.normal(size=(n, K, F))
-    ad = gaps.StepAdapter().fit(G[:40], X[:40], Y[:40])
-    assert not ad.use_features_  # 40 labelled calls: thresholds only
-    assert gaps.StepAdapter().fit(G[:60], X[:60], Y[:60]).use_features_
-    p = ad.predict_proba(G[60:], X[60:]) >= 0.5
-    assert (p == Y[60:]).mean() > 0.9
-    assert ((G[60:, 0] >= 0) == Y[60:, 0]).mean() < 0.7  # unadapted, step 0 is "always done"
-    const = gaps.StepAdapter().fit(G[:10], X[:10], np.ones((10, K), int))
-    assert const.models_ == {}
+    G = np.where(Y == 1, 1.0, -1.0) + 0.3 * rng.normal(size=(n, K))
+    G[:, 0] += 2.0   # step 0 looks "always done" to the shipped model
+    G[:, 1] -= 2.0   # step 1 "never done"
+    ad = gaps.StepAdapter().fit(G[:30], Y[:30])
+    assert ad.shift_[0] < -1.0 and ad.shift_[1] > 1.0 and abs(ad.shift_[2]) < 0.5
+    p = ad.predict_proba(G[30:]) >= 0.5
+    assert (p == Y[30:]).mean() > 0.9
+    assert ((G[30:] >= 0) == Y[30:]).mean() < 0.75  # unadapted
+    # two labelled calls move a step less than thirty do; one-class labels still move it
+    few = gaps.StepAdapter().fit(G[:2], Y[:2])
+    assert abs(few.shift_[0]) < abs(ad.shift_[0])
+    ones = gaps.StepAdapter().fit(np.zeros((3, 1)) - 1.0, np.ones((3, 1), int))
+    assert ones.predict_proba(np.full((1, 1), -1.0))[0, 0] > 1 / (1 + np.exp(1.0))
+    with pytest.raises(ValueError, match="one shape"):
+        gaps.StepAdapter().fit(G[:3], Y[:2])
+
+
+def test_adapt_to_script_refits_with_the_labelled_rows():
+    rng = np.random.default_rng(2)
+    F = len(gaps.FEATURES)
+    TX = rng.normal(size=(400, F))
+    Ty = (TX[:, 0] > 0).astype(int)                       # other businesses: feature 0 decides
+    base = gaps.AdherenceCalibrator().fit(TX, Ty)
+    X = rng.normal(size=(30, 2, F))
+    Y = (X[:, :, 1] > 0).astype(int)                      # this script: feature 1 decides
+    cal, ad = gaps.adapt_to_script(base, X[:20], Y[:20], train={"X": TX, "y": Ty, "weights": [1.0] * 400})
+    G = cal.decision_function(X[20:].reshape(-1, F)).reshape(10, 2)
+    adapted = ((ad.predict_proba(G) >= 0.5) == Y[20:]).mean()
+    before = ((base.decision_function(X[20:].reshape(-1, F)).reshape(10, 2) >= 0) == Y[20:]).mean()
+    assert adapted >= before + 0.1
 
 
 def test_read_step_labels(tmp_path):

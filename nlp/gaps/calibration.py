@@ -36,7 +36,9 @@ class AdherenceCalibrator:
     """Logistic regression from `FEATURES` rows to P(step performed); scikit-learn style.
 
     `fit(X, y)` learns a standardiser and the weights with scikit-learn; `decision_function` and
-    `predict_proba` are plain numpy. X: (rows, len(FEATURES)); y: 0/1 per row.
+    `predict_proba` are plain numpy. X: (rows, len(FEATURES)); y: 0/1 per row. Features are clipped
+    to the range seen in training (0.5th-99.5th percentile): a script or call unlike all training ones
+    (five steps, two-hour calls) must not be scored by extrapolating a linear model.
     """
 
     def __init__(self, C: float = 0.1, threshold: float = 0.5):
@@ -47,6 +49,8 @@ class AdherenceCalibrator:
         from sklearn.linear_model import LogisticRegression
 
         X = np.asarray(X, dtype=np.float64)
+        self.lo_, self.hi_ = np.percentile(X, 0.5, axis=0), np.percentile(X, 99.5, axis=0)
+        X = np.clip(X, self.lo_, self.hi_)
         self.mean_ = X.mean(axis=0)
         sd = X.std(axis=0)
         self.scale_ = np.where(sd > 1e-9, sd, 1.0)
@@ -58,7 +62,8 @@ class AdherenceCalibrator:
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Log-odds of "performed", one per row."""
-        return ((np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
+        X = np.clip(np.asarray(X, dtype=np.float64), self.lo_, self.hi_)
+        return ((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
@@ -69,6 +74,7 @@ class AdherenceCalibrator:
 
     def to_dict(self) -> dict[str, Any]:
         return {"features": list(FEATURES), "C": self.C, "threshold": self.threshold,
+                "lo": self.lo_.tolist(), "hi": self.hi_.tolist(),
                 "mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
                 "coef": self.coef_.tolist(), "intercept": self.intercept_}
 
@@ -78,6 +84,7 @@ class AdherenceCalibrator:
             raise InputFormatError("the script-gap calibration was made for other features",
                                    hint="retrain it: python scripts/evaluate.py gaps DIR... --train")
         m = cls(C=d["C"], threshold=d["threshold"])
+        m.lo_, m.hi_ = np.asarray(d["lo"]), np.asarray(d["hi"])
         m.mean_, m.scale_ = np.asarray(d["mean"]), np.asarray(d["scale"])
         m.coef_, m.intercept_ = np.asarray(d["coef"]), float(d["intercept"])
         return m
@@ -178,10 +185,11 @@ def adapt_to_script(calibrator: AdherenceCalibrator, X: np.ndarray, Y: np.ndarra
         raise ValueError(f"X must be (calls, steps, features) and Y (calls, steps), got {X.shape} and {Y.shape}")
     table = train if train is not None else (load_calibration().get("train") or {})
     cal = calibrator
-    if table.get("X"):
+    if table.get("X") is not None and len(table["X"]):
         TX = np.asarray(table["X"], dtype=np.float64)
         Ty = np.asarray(table["y"])
-        Tw = np.asarray(table.get("weights") or [1.0] * len(Ty), dtype=np.float64)
+        w = table.get("weights")
+        Tw = np.ones(len(Ty)) if w is None else np.asarray(w, dtype=np.float64)
         rows = X.reshape(-1, X.shape[-1])
         cal = AdherenceCalibrator(C=calibrator.C, threshold=calibrator.threshold).fit(
             np.vstack([TX, rows]), np.concatenate([Ty, Y.reshape(-1)]),

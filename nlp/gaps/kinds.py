@@ -32,7 +32,7 @@ def _table() -> tuple[tuple[tuple[str, re.Pattern[str], bool], ...], tuple[str, 
     except (OSError, ValueError, KeyError, TypeError, re.error) as e:
         raise InputFormatError(f"cannot read the step-kind cues: {e}", path=str(KINDS_PATH),
                                hint="reinstall callbridge; the file lists kinds with 'cues' and 'any_position'") from None
-    return rows, tuple(r[0] for r in rows) + ("other",)
+    return rows, tuple(dict.fromkeys(r[0] for r in rows)) + ("other",)
 
 
 def all_kinds() -> tuple[str, ...]:

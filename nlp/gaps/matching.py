@@ -7,8 +7,8 @@ similarity says little on its own: the level differs per step, per script and pe
 (call, step) pair gets features that compare across scripts (`FEATURES`): how far the call's best unit
 stands above typical agent speech for the step (a shipped background of agent sentences from many
 businesses, and the batch itself), how much that unit prefers this step over the script's other steps,
-its rank, where it sits in the call against where the script puts the step, lexical overlap, the
-step's kind. `nlp.gaps.calibration` turns them into a probability; it holds no step names or words.
+its rank, where it sits in the call against where the script puts the step (not for steps that may come
+anywhere, by their kind), lexical overlap, the customer turns around it. `nlp.gaps.calibration` turns them into a probability; it holds no step names or words.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 
 from ..script import Script
 from ..types import Call
-from .kinds import all_kinds, any_position, step_kind
+from .kinds import any_position, step_kind
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -209,7 +209,6 @@ FEATURES: tuple[str, ...] = (
     "best_words",       # log words of the matched unit (short generic lines match everything a little)
     "log_units",        # log agent units in the call
     "log_protos",       # log prototypes of the step
-    "log_steps",        # log steps in the script
     "intra",            # how alike the step's own examples are (mean best similarity among them)
     "inter",            # the step's highest similarity to another step's prototype (confusable steps)
     "sim_minus_intra",  # sim_max - intra: a call's unit as close to the step as its examples are to each other
@@ -225,8 +224,9 @@ FEATURES: tuple[str, ...] = (
     "cust_z",           # ... in SDs above the batch's customer turns
     "cust_prev_z",      # the customer turn right before the matched unit, in SDs (-2 when none)
     "cust_excl",        # best customer-turn margin for this step over the best other step
-) + tuple(f"kind_{k}" for k in all_kinds())
-_N_MATCH = FEATURES.index("cust_excl") + 1   # features that are 0 for a call without agent speech
+)
+# The step's kind is not a feature of its own: as one, it learnt that greetings are done in 99% of the
+# training calls and stopped seeing skipped greetings. Kinds act through position (`any_position`).
 
 # A matched unit is chosen by similarity minus this much per unit of relative distance between where it
 # sits and where the script puts the step: among near-equal candidates, a "thank you" early in the call is
@@ -335,11 +335,9 @@ def match_calls(calls: Sequence[Call], script: Script, store: "Store | None" = N
     K, C = len(script.steps), len(calls)
     kinds = [step_kind(s.step_id, s.title) for s in script.steps]
     X = np.zeros((C, K, len(FEATURES)), dtype=np.float32)
-    kind_col = [FEATURES.index(f"kind_{k}") for k in kinds]
-    X[:, np.arange(K), kind_col] = 1.0
     best = np.full((C, K), -1, dtype=np.int64)
     if not units:
-        return Matching(units, np.zeros((0, K), np.float32), X.reshape(C * K, -1), best, best.copy(),
+        return Matching(units, np.zeros((0, K), np.float32), X.reshape(C * K, len(FEATURES)), best, best.copy(),
                         best.copy(), C, K, kinds)
     P = embed(texts, store)
     U = embed([u.text for u in units], store)
@@ -410,7 +408,6 @@ def match_calls(calls: Sequence[Call], script: Script, store: "Store | None" = N
         x[:, F["best_words"]] = np.log(words[idx][bi])
         x[:, F["log_units"]] = math.log(idx.size)
         x[:, F["log_protos"]] = n_protos
-        x[:, F["log_steps"]] = math.log(K)
         x[:, F["intra"]] = intra
         x[:, F["inter"]] = inter
         x[:, F["sim_minus_intra"]] = m - intra
@@ -443,8 +440,8 @@ def match_calls(calls: Sequence[Call], script: Script, store: "Store | None" = N
     for k in range(K):
         v = X[has, k, F["sim_max"]]
         X[:, k, zc] = (X[:, k, F["sim_max"]] - v.mean()) / max(float(v.std()), _MIN_SD) if has.sum() > 2 else 0.0
-    X[~has, :, :_N_MATCH] = 0.0
-    return Matching(units, S, X.reshape(C * K, -1), best, evidence, first, C, K, kinds)
+    X[~has] = 0.0  # no agent speech: nothing matched
+    return Matching(units, S, X.reshape(C * K, len(FEATURES)), best, evidence, first, C, K, kinds)
 
 
 def _evidence(idx: np.ndarray, adj: np.ndarray, excl: np.ndarray, bi: np.ndarray, units: list[Unit]) -> np.ndarray:
