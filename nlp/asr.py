@@ -509,8 +509,9 @@ class Recognizer:
 def speech_regions(audio: np.ndarray) -> list[tuple[int, int]]:
     """Voiced regions (sample start, end) of one 16 kHz signal, each <= MAX_WINDOW_S long.
 
-    Silero VAD over the whole signal, then run afresh over every stretch of >= VAD_FRESH_GAP_S
-    without speech (and 1 s into the speech after it), in VAD_FRESH_S pieces that overlap by half;
+    Silero VAD over the whole signal, then run afresh on VAD_FRESH_S pieces around every stretch of
+    >= VAD_FRESH_GAP_S without speech: the piece ending 1 s into the speech after it, and pieces
+    (overlapping by half) over the parts of the stretch that hold sound;
     onsets they find markedly earlier and regions they find alone are adopted (`_adopt`). After
     seconds of silence or hold music the model's running
     state answers late (measured on 8 kHz telephone speech: 0.8 s late after 11 s of silence,
@@ -524,18 +525,21 @@ def speech_regions(audio: np.ndarray) -> list[tuple[int, int]]:
     vad = VadOptions(**VAD_PARAMETERS, max_speech_duration_s=MAX_WINDOW_S)
     spans = [(d["start"], d["end"]) for d in get_speech_timestamps(audio, vad)]
     step, hop = int(VAD_FRESH_S * SAMPLE_RATE), int(VAD_FRESH_S * SAMPLE_RATE) // 2
+    loud = _loud_frames(audio)
     bounds = [0] + [x for sp in spans for x in sp] + [audio.size]
     extra = []
     for g0, g1 in zip(bounds[::2], bounds[1::2]):
         if g1 - g0 < VAD_FRESH_GAP_S * SAMPLE_RATE:
             continue
         hi = min(audio.size, g1 + SAMPLE_RATE)
-        for s in range(g0, hi, hop):
+        # The piece that ends 1 s into the speech after the gap (a late onset), and inside the gap
+        # only pieces with sound in them (a phrase missed altogether): silence needs no second look.
+        starts = {max(g0, hi - step)}
+        starts |= {s for s in range(g0, hi, hop) if loud[s // 320:(s + step) // 320].any()}
+        for s in sorted(starts):
             piece = audio[s:min(s + step, hi)]
             if piece.size >= SAMPLE_RATE // 4 and np.any(piece):
                 extra += [(d["start"] + s, d["end"] + s) for d in get_speech_timestamps(piece, vad)]
-            if s + step >= hi:
-                break
     spans = _extend_starts(audio, _adopt(spans, extra))
     merged: list[list[int]] = []
     for a, b in spans:
@@ -570,6 +574,17 @@ def _adopt(spans: list[tuple[int, int]], fresh: list[tuple[int, int]], late_s: f
     return sorted((a, b) for a, b in out + added)
 
 
+def _loud_frames(audio: np.ndarray) -> np.ndarray:
+    """Per 20 ms frame: well above the signal's noise floor (15 dB, and within 40 dB of its peak)."""
+    from .audio import frame_db
+
+    db = frame_db(audio)
+    if db.size == 0:
+        return np.zeros(0, dtype=bool)
+    floor = max(float(np.percentile(db, 10)), float(db.max()) - 80.0)
+    return db > max(floor + 15.0, float(db.max()) - 40.0)
+
+
 def _extend_starts(audio: np.ndarray, spans: list[tuple[int, int]], max_back_s: float = 1.0,
                    pad_s: float = 0.1) -> list[tuple[int, int]]:
     """Move each region's start back over loud frames just before it (at most `max_back_s`).
@@ -578,17 +593,15 @@ def _extend_starts(audio: np.ndarray, spans: list[tuple[int, int]], max_back_s: 
     8 kHz line), so the first word was cut; a region whose preceding 20 ms frames are well above the
     signal's noise floor starts where that sound starts (plus `pad_s`).
     """
-    from .audio import FRAME, frame_db
+    from .audio import FRAME
 
-    db = frame_db(audio)
-    if db.size == 0 or not spans:
+    loud = _loud_frames(audio)
+    if loud.size == 0 or not spans:
         return spans
-    floor = max(float(np.percentile(db, 10)), float(db.max()) - 80.0)
-    loud = db > max(floor + 15.0, float(db.max()) - 40.0)
     out: list[tuple[int, int]] = []
     prev_end = 0
     for a, b in spans:
-        f = min(a // FRAME, db.size)
+        f = min(a // FRAME, loud.size)
         k, lim = f, max(prev_end // FRAME, f - int(max_back_s * 50))
         j, quiet = f - 1, 0
         while j >= lim and quiet <= 7:  # across dips up to 140 ms (a stop consonant, a breath)
@@ -597,7 +610,8 @@ def _extend_starts(audio: np.ndarray, spans: list[tuple[int, int]], max_back_s: 
             else:
                 quiet += 1
             j -= 1
-        if k <= f - 12:  # a loud quarter second the region leaves out, not its own padding
+        continuous = k == lim and lim > 0 and loud[lim - 1]  # hold music or noise running into it
+        if k <= f - 12 and not continuous:  # a loud quarter second the region leaves out, not its padding
             a = max(prev_end, k * FRAME - int(pad_s * SAMPLE_RATE))
         out.append((a, b))
         prev_end = max(prev_end, b)

@@ -396,19 +396,21 @@ _BANDS = 32                    # equal-width bands over 0-8 kHz
 _WIN = 512                     # 32 ms analysis window, hop FRAME (20 ms)
 
 
-def _band_energy(x: np.ndarray, n: int) -> np.ndarray:
-    """(n, _BANDS) float32 band energies of 20 ms frames (a 32 ms Hann window on each)."""
-    out = np.empty((n, _BANDS), dtype=np.float32)
+def _band_energy(x: np.ndarray, n: int, frames: np.ndarray | None = None) -> np.ndarray:
+    """(n, _BANDS) float32 band energies of 20 ms frames (a 32 ms Hann window on each); with
+    `frames`, only those frame indices (len(frames), _BANDS)."""
+    frames = np.arange(n) if frames is None else frames
+    out = np.empty((len(frames), _BANDS), dtype=np.float32)
     win = np.hanning(_WIN).astype(np.float32)
     pad = np.concatenate([np.zeros((_WIN - FRAME) // 2, np.float32), x.astype(np.float32, copy=False),
                           np.zeros(_WIN, np.float32)])
     step = 8192  # frames per block: bounded memory on hour-long calls
-    for s in range(0, n, step):
-        m = min(step, n - s)
-        idx = (s + np.arange(m))[:, None] * FRAME + np.arange(_WIN)[None, :]
+    for s in range(0, len(frames), step):
+        f = frames[s:s + step]
+        idx = f[:, None] * FRAME + np.arange(_WIN)[None, :]
         z = np.fft.rfft(pad[idx] * win, axis=1)[:, 1:_WIN // 2 + 1]
         spec = z.real ** 2 + z.imag ** 2
-        out[s:s + m] = spec.reshape(m, _BANDS, -1).sum(axis=2)
+        out[s:s + len(f)] = spec.reshape(len(f), _BANDS, -1).sum(axis=2)
     return out + 1e-12
 
 
@@ -439,17 +441,35 @@ def _leak_lags(a: np.ndarray, b: np.ndarray, max_delay: float) -> tuple[int, int
     return int(np.argmax(c[:k_max + 1])), int(np.argmax(c[(-np.arange(k_max + 1)) % m]))
 
 
+def _leak_gain(ea: np.ndarray, eb: np.ndarray) -> np.ndarray | None:
+    """Per-band leak gain of `eb`'s side inside `ea`'s (both already aligned at the leak's lag):
+    the 20th percentile of the energy ratio over the frames where `eb` is loud (top 30%)."""
+    tot_b = eb.sum(axis=1)
+    loud = tot_b > np.percentile(tot_b, 70)
+    if loud.sum() < 10:
+        return None
+    return np.percentile(ea[loud] / eb[loud], 20, axis=0).astype(np.float32)
+
+
+def _gain_db(gain: np.ndarray) -> float:
+    speech_bands = slice(int(300 / 250), int(3400 / 250) + 1)
+    return round(float(10 * np.log10(np.median(gain[speech_bands]) + 1e-12)), 1)
+
+
+def _shift(eb: np.ndarray, lag_frames: int, n: int) -> np.ndarray:
+    if not lag_frames:
+        return eb[:n]
+    return np.concatenate([np.full((lag_frames, eb.shape[1]), 1e-12, np.float32), eb[:n - lag_frames]])
+
+
 def _leak_decision(ea: np.ndarray, eb: np.ndarray, lag_frames: int, explained: float,
                    headroom_db: float) -> tuple[np.ndarray, dict]:
     """The leak mask of the channel with band energies `ea`, the other's `eb` (see `leak_mask`)."""
     n = min(len(ea), len(eb))
-    ea = ea[:n]
-    eb = np.concatenate([np.full((lag_frames, eb.shape[1]), 1e-12, np.float32), eb[:n - lag_frames]]) if lag_frames else eb[:n]
-    tot_b = eb.sum(axis=1)
-    loud = tot_b > np.percentile(tot_b, 70)
-    if loud.sum() < 10:
+    ea, eb = ea[:n], _shift(eb, lag_frames, n)
+    gain = _leak_gain(ea, eb)
+    if gain is None:
         return np.zeros(n, dtype=bool), {}
-    gain = np.percentile(ea[loud] / eb[loud], 20, axis=0).astype(np.float32)
     smear = eb.copy()
     for k in range(1, 9):
         smear[k:] = np.maximum(smear[k:], eb[:-k] * np.float32(10 ** (-0.2 * k)))
@@ -459,24 +479,38 @@ def _leak_decision(ea: np.ndarray, eb: np.ndarray, lag_frames: int, explained: f
     share = np.minimum(ea, pred).sum(axis=1) / ea.sum(axis=1)
     padded = np.pad(share, 2, mode="edge")
     share = np.median(np.stack([padded[i:i + n] for i in range(5)]), axis=0)
-    speech_bands = slice(int(300 / 250), int(3400 / 250) + 1)
-    info = {"lag_ms": round(lag_frames * FRAME / SAMPLE_RATE * 1000, 1),
-            "gain_db": round(float(10 * np.log10(np.median(gain[speech_bands]) + 1e-12)), 1)}
+    info = {"lag_ms": round(lag_frames * FRAME / SAMPLE_RATE * 1000, 1), "gain_db": _gain_db(gain)}
     return share >= explained, info
 
 
 def leak_masks(a: np.ndarray, b: np.ndarray, *, max_delay: float = LEAK_MAX_DELAY_S,
                explained: float = LEAK_EXPLAINED, headroom_db: float = LEAK_HEADROOM_DB
                ) -> tuple[tuple[np.ndarray, dict], tuple[np.ndarray, dict]]:
-    """`leak_mask` both ways, sharing the spectra and the lag search: ((mask_a, info_a), (mask_b, info_b))."""
+    """`leak_mask` both ways, sharing the spectra and the lag search: ((mask_a, info_a), (mask_b, info_b)).
+
+    The gains are first measured on every 4th frame; a direction with no measurable leak (gain under
+    LEAK_MIN_GAIN_DB) gets an empty mask without the full-resolution pass.
+    """
     n = min(len(a), len(b)) // FRAME
-    if n < 10:
+    if n < 40:
         empty = (np.zeros(max(n, 0), dtype=bool), {})
         return empty, empty
     lag_ab, lag_ba = _leak_lags(a, b, max_delay)
-    ea, eb = _band_energy(a, n), _band_energy(b, n)
-    return (_leak_decision(ea, eb, int(round(lag_ab / FRAME)), explained, headroom_db),
-            _leak_decision(eb, ea, int(round(lag_ba / FRAME)), explained, headroom_db))
+    lags = (int(round(lag_ab / FRAME)), int(round(lag_ba / FRAME)))
+    out = []
+    full: dict[int, np.ndarray] = {}
+    for side, (x, y) in enumerate(((a, b), (b, a))):
+        probe = np.arange(lags[side], n, 4)
+        gain = _leak_gain(_band_energy(x, n, probe), _band_energy(y, n, probe - lags[side]))
+        if gain is None or _gain_db(gain) <= LEAK_MIN_GAIN_DB:
+            info = {"lag_ms": round(lags[side] * FRAME / SAMPLE_RATE * 1000, 1), "gain_db": _gain_db(gain)} if gain is not None else {}
+            out.append((np.zeros(n, dtype=bool), info))
+            continue
+        for k in (0, 1):
+            if k not in full:
+                full[k] = _band_energy((a, b)[k], n)
+        out.append(_leak_decision(full[side], full[1 - side], lags[side], explained, headroom_db))
+    return out[0], out[1]
 
 
 def leak_mask(a: np.ndarray, b: np.ndarray, *, max_delay: float = LEAK_MAX_DELAY_S,
@@ -489,7 +523,7 @@ def leak_mask(a: np.ndarray, b: np.ndarray, *, max_delay: float = LEAK_MAX_DELAY
     when the predicted leak (gain x `b`'s band energies at the lag, the strongest of the two frames
     after it and of the 160 ms before, 2 dB down per frame for the room's reverberation) explains
     at least `explained` of its energy, allowing `headroom_db` per band; a 5-frame median smooths
-    the decision. With no leak the gain is tiny and only frames near `a`'s noise floor are marked.
+    the decision. With no measurable leak (gain under LEAK_MIN_GAIN_DB) nothing is marked.
     Returns (mask, {"lag_ms", "gain_db"}: the leak's delay and its median gain over 300-3400 Hz).
     """
     return leak_masks(a, b, max_delay=max_delay, explained=explained, headroom_db=headroom_db)[0]
