@@ -107,7 +107,8 @@ def unify(keys: Sequence[str], labels: np.ndarray) -> np.ndarray:
         groups[k].append(i)
     for idx in groups.values():
         if len(idx) > 1:
-            vals = [int(labels[i]) for i in idx]
+            # labels may be theme numbers or "other" (outliers): compare them as they are
+            vals = [labels[i].item() if hasattr(labels[i], "item") else labels[i] for i in idx]
             counts = Counter(vals)
             top = max(counts.values())
             labels[idx] = next(v for v in vals if counts[v] == top)
