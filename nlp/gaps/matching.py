@@ -298,13 +298,19 @@ def _expand(call_of: np.ndarray, U: np.ndarray, sims: np.ndarray, excl: np.ndarr
 
 
 def _lexical(units: list[Unit], texts: list[str], owner: np.ndarray, K: int) -> np.ndarray:
-    """units x steps: best TF-IDF character n-gram cosine to the step's prototypes."""
+    """units x steps: best TF-IDF character 2-4-gram cosine to the step's prototypes (one pass over the
+    texts: IDF from the units and prototypes together). Whole turns get -1: their sentences are units
+    already, and analysing them again would double the cost."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    keep = [i for i, u in enumerate(units) if not u.whole_turn]
+    out = np.full((len(units), K), -1.0, dtype=np.float32)
+    if not keep:
+        return out
     vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, dtype=np.float32)
-    vec.fit([u.text for u in units] + texts)
-    L = (vec.transform([u.text for u in units]) @ vec.transform(texts).T).toarray()
-    return _per_step(L, owner, K)
+    M = vec.fit_transform([units[i].text for i in keep] + texts)
+    out[keep] = _per_step((M[:len(keep)] @ M[len(keep):].T).toarray(), owner, K)
+    return out
 
 
 def _step_spread(P: np.ndarray, owner: np.ndarray, is_title: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
