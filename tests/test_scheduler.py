@@ -191,7 +191,7 @@ def test_worker_killed_mid_task_loses_nothing(excerpts, tmp_path):
         assert killed is not None, "no worker was caught transcribing"
         _, err = run.communicate(timeout=300)
         assert run.returncode == 0, err[-3000:]
-        assert f"transcribed {len(NAMES)}, skipped 0, failed 0" in err, err[-2000:]
+        assert f"transcribed {len(NAMES)}, skipped 0 (already done), failed 0" in err, err[-2000:]
         calls = every_call_once(store, NAMES)
         redone = next(c for c in calls if f"-{c.call_id}-" in killed[1])
         assert redone.source["worker"] != killed[0]  # it ran again on another worker
