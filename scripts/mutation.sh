@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Mutation testing of the core modules with mutmut 3 (`pip install -e ".[mutation]"`). Not part of CI:
+# it takes minutes per module (figures and survivors: README "Testing", docs/mutation-survivors.md).
+#
+#   scripts/mutation.sh [MODULE...]     MODULE: roles recommend redact extract transcribe themes gaps (default: all)
+#
+# Each module runs in its own scratch copy of the working tree ($MUTATION_DIR/MODULE, default .mutation/,
+# git-ignored) with its own [tool.mutmut] section, so a run never edits the project's pyproject.toml and
+# other work in the tree does not change the code under test half-way. mutmut picks, per mutated function,
+# the tests of the module's selection that call it (coverage), and runs them with -x until one fails.
+# Killed = a test failed or timed out; survived / no tests = nothing noticed the change.
+#
+# Environment: MUTATION_JOBS (parallel mutants, default 1), MUTATION_NICE (default 15),
+# MUTATION_DIR (scratch root), MUTATION_KEEP=1 (reuse an earlier scratch copy and its cached results).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+SCRATCH="${MUTATION_DIR:-$ROOT/.mutation}"
+JOBS="${MUTATION_JOBS:-1}"
+NICE="${MUTATION_NICE:-15}"
+ALL=(roles recommend redact extract transcribe themes gaps)
+
+# MODULE -> files mutated (globs) | mutant names run (globs; "*" all of the files) | test files selected
+spec() {
+  case "$1" in
+    roles)     echo "nlp/roles.py|nlp.roles.*|tests/test_mut_roles.py tests/test_importers.py tests/test_import_formats.py" ;;
+    recommend) echo "nlp/report/recommend.py|nlp.report.recommend.*|tests/test_mut_recommend.py tests/test_report_truth.py" ;;
+    redact)    echo "nlp/redact.py|nlp.redact.*|tests/test_mut_redact.py tests/test_redact.py" ;;
+    extract)   echo "nlp/extract.py|nlp.extract.*|tests/test_mut_extract.py tests/test_extract.py tests/test_extract_cases.py" ;;
+    transcribe) echo "nlp/transcribe.py|nlp.transcribe.*|tests/test_mut_transcribe.py tests/test_transcribe.py tests/test_audio_field.py" ;;
+    themes)    echo "nlp/themes.py|nlp.themes.*|tests/test_mut_themes.py tests/test_themes.py" ;;
+    gaps)      echo "nlp/gaps/*.py|nlp.gaps.*|tests/test_mut_gaps.py tests/test_gaps.py tests/test_gaps_kinds.py" ;;
+    *) echo "unknown module '$1'; one of: ${ALL[*]}" >&2; return 2 ;;
+  esac
+}
+
+toml_list() {  # words -> TOML array of strings
+  local out="" w
+  for w in "$@"; do out+="\"$w\", "; done
+  echo "[${out%, }]"
+}
+
+run_module() {
+  local m="$1" s files names tests dir
+  s="$(spec "$m")" || return 2
+  IFS='|' read -r files names tests <<<"$s"
+  dir="$SCRATCH/$m"
+  if [[ "${MUTATION_KEEP:-0}" != 1 || ! -d "$dir" ]]; then
+    rm -rf "$dir" && mkdir -p "$dir"
+    (cd "$ROOT" && tar -cf - --exclude=__pycache__ --exclude=.pytest_cache --exclude=.hypothesis \
+        nlp cli.py tests models data scripts README.md pyproject.toml) | (cd "$dir" && tar -xf -)
+    local existing=() t
+    for t in $tests; do [[ -e "$dir/$t" ]] && existing+=("$t"); done
+    # shellcheck disable=SC2046
+    cat >>"$dir/pyproject.toml" <<EOF
+
+[tool.mutmut]
+source_paths = ["nlp"]
+only_mutate = $(toml_list $files)
+also_copy = ["cli.py", "models", "data", "scripts", "README.md"]
+pytest_add_cli_args = ["-m", "not slow", "-x", "-q", "-p", "no:cacheprovider"]
+pytest_add_cli_args_test_selection = $(toml_list "${existing[@]}")
+use_git_change_detection = false
+EOF
+  fi
+  echo "== $m: mutating $files, tests: $tests"
+  local t0=$SECONDS
+  echo "$names" >"$dir/names"
+  # shellcheck disable=SC2086  # $names: globs for mutmut, not for the shell (set -f)
+  (set -f; cd "$dir" && nice -n "$NICE" python3 -m mutmut run --max-children "$JOBS" $names >"$dir/run.log" 2>&1) \
+    || { echo "mutmut failed for $m, see $dir/run.log" >&2; tail -20 "$dir/run.log" >&2; return 1; }
+  echo "$m $((SECONDS - t0))" >>"$SCRATCH/times"
+}
+
+summary() {  # per-module table from the scratch copies' mutmut results
+  python3 - "$SCRATCH" "$@" <<'EOF'
+import fnmatch, json, sys
+from collections import Counter
+from pathlib import Path
+from mutmut.stats import status_by_exit_code
+
+scratch, modules = Path(sys.argv[1]), sys.argv[2:]
+print(f"| module | killed | total | % | survived | no tests | timeout |")
+print(f"| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+for m in modules:
+    c = Counter()
+    names = (scratch / m / "names").read_text().split() if (scratch / m / "names").exists() else ["*"]
+    for meta in (scratch / m / "mutants").rglob("*.meta"):
+        for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            if not any(fnmatch.fnmatchcase(name, n) for n in names):
+                continue
+            c[status_by_exit_code[code]] += 1
+    total = sum(c.values())
+    killed = c["killed"] + c["timeout"] + c["caught by type check"]
+    pct = f"{100 * killed / total:.1f}" if total else "-"
+    print(f"| {m} | {killed} | {total} | {pct} | {c['survived']} | {c['no tests']} | {c['timeout']} |")
+EOF
+}
+
+main() {
+  local mods=("$@") m
+  [[ ${#mods[@]} -eq 0 ]] && mods=("${ALL[@]}")
+  for m in "${mods[@]}"; do spec "$m" >/dev/null || exit 2; done
+  mkdir -p "$SCRATCH"
+  for m in "${mods[@]}"; do run_module "$m" || true; done
+  summary "${mods[@]}"
+  echo "survivors of a module: (cd $SCRATCH/MODULE && python3 -m mutmut results); one: python3 -m mutmut show NAME"
+}
+
+main "$@"
