@@ -13,6 +13,11 @@ LANG_HELP = "Report language: ru or en (default: the calls' dominant language)."
 OFFER_HELP = ("The offer's text (Markdown or plain text): needs and motives customers voice that it does "
               "not mention become recommendations.")
 NO_REDACT_HELP = "Keep phone numbers, e-mails, card/document numbers and names in quotes and exports."
+EXPLORER_HELP = ("Write the call explorer next to the report (explorer/: call list with filters and search, a page "
+                 "per call with its transcript and recording; every quote links to its turn).")
+EXPLORER_AUDIO_HELP = ("Recordings in the call explorer: link (play the original files where they are), copy "
+                       "(transcode to Opus into explorer/audio/) or none. Default: none with redaction on (a voice "
+                       "is personal data), link with --no-redact.")
 UNCERTAIN_HELP = ("Count calls whose agent/customer roles are a guess (confidence < 0.5, mono recordings) or "
                   "where one side is silent; by default they are left out of every number and listed for review.")
 
@@ -41,6 +46,9 @@ def register(app: typer.Typer) -> None:
         offer: Optional[Path] = typer.Option(None, "--offer", help=OFFER_HELP),
         no_redact: bool = typer.Option(False, "--no-redact", help=NO_REDACT_HELP),
         include_uncertain: bool = typer.Option(False, "--include-uncertain", help=UNCERTAIN_HELP),
+        explorer: bool = typer.Option(True, "--explorer/--no-explorer", help=EXPLORER_HELP),
+        explorer_audio: Optional[str] = typer.Option(None, "--explorer-audio", help=EXPLORER_AUDIO_HELP,
+                                                     metavar="link|copy|none"),
     ) -> None:
         """Write the marketing report (HTML, Markdown, CSV, XLSX) from a store.
 
@@ -54,11 +62,19 @@ def register(app: typer.Typer) -> None:
         from ..store import Store
 
         lang = _check_lang(lang)
+        if explorer_audio is not None and explorer_audio.strip().lower() not in ("link", "copy", "none"):
+            raise typer.BadParameter("use link, copy or none", param_hint="--explorer-audio")
         with Store(store, create=False) as st:
             res = build_report(st, out, lang=lang, offer_path=offer, redact=not no_redact,
-                               include_uncertain=include_uncertain)
+                               include_uncertain=include_uncertain, explorer=explorer,
+                               explorer_audio=explorer_audio)
         for hint in res.hints:
             eprint(f"note: {hint}")
+        if res.explorer is not None:
+            for w in res.explorer.warnings:
+                eprint(f"warning: {w}")
+            eprint(f"call explorer: {res.explorer.index} ({len(res.explorer.pages)} calls, "
+                   f"audio {res.explorer.audio}: {res.explorer.n_audio} recordings)")
         eprint(f"{report_note(res)}; {len(res.csv)} tables in {res.out_dir / 'tables'}, {res.xlsx.name}, "
                f"{res.md.name}")
         typer.echo(str(res.html))

@@ -44,6 +44,7 @@ class ReportResult:
     n_left_out: int = 0           # calls flagged for review and left out of the numbers
     hints: list[str] = field(default_factory=list)  # stages worth running before the next report
 
+    explorer: Any = None          # nlp.explorer.ExplorerResult when the call explorer was written
 
 @lru_cache(maxsize=1)
 def translations() -> dict[str, dict[str, Any]]:
@@ -353,8 +354,11 @@ def check_ready(store) -> None:
 
 
 def build_report(store, out_dir, lang: str | None = None, offer_path=None, redact: bool = True,
-                 include_uncertain: bool = False) -> ReportResult:
-    """Write report.html, report.md, tables/*.csv and report.xlsx for the calls in `store`.
+                 include_uncertain: bool = False, explorer: bool = True,
+                 explorer_audio: str | None = None) -> ReportResult:
+    """Write report.html, report.md, tables/*.csv and report.xlsx for the calls in `store`, and
+    with `explorer` the call explorer in `explorer/` (`nlp.explorer`), every quote linked to its turn
+    there; `explorer_audio` is link, copy or none (default: none with redaction on, else link).
 
     Calls with uncertain roles or a silent side are left out of the numbers and listed for review
     unless `include_uncertain`. Raises InputFormatError for a bad language or offer, and when the
@@ -370,11 +374,19 @@ def build_report(store, out_dir, lang: str | None = None, offer_path=None, redac
     check_ready(store)
     lang = lang or dominant_language(store)
     out = Path(out_dir)
+    from .. import explorer as _explorer
+
+    audio_mode = _explorer.check_audio_mode(explorer_audio, redact) if explorer else None
     out.mkdir(parents=True, exist_ok=True)
     ctx, data = build_context(store, lang, offer_text, redact, include_uncertain)
     html = _env(True).get_template("report.html.j2").render(**ctx)
     md = _env(False).get_template("report.md.j2").render(**ctx)
     atomic_write_text(out / "report.html", html)
+    ctx["explorer"] = None
+    if explorer:
+        names = _explorer.page_names(store, data.all_calls)
+        _explorer.link_quotes(ctx, names)
+        ctx["explorer"] = _explorer.report_context(lang, redact, audio_mode)
     atomic_write_text(out / "report.md", md)
     frames = tables(ctx, data)
     tdir = out / "tables"
@@ -392,7 +404,9 @@ def build_report(store, out_dir, lang: str | None = None, offer_path=None, redac
                 (df if len(df.columns) else pd.DataFrame({"": []})).to_excel(xw, sheet_name=name[:31], index=False)
     return ReportResult(out, out / "report.html", out / "report.md", xlsx, csvs, lang, data.n_calls,
                         len(ctx["recs_offer"]) + len(ctx["recs_script"]), n_left_out=ctx["head"]["n_left_out"],
-                        hints=_hints(store, data))
+                        hints=_hints(store, data), explorer=explored)
+    explored = _explorer.build_explorer(store, out, data, lang=lang, redact=redact, audio=audio_mode,
+                                        names=names) if explorer else None
 
 
 def _hints(store, data: ReportData) -> list[str]:

@@ -332,8 +332,10 @@ class ReportData:
             seen_calls.add(cid)
             seen_text.add(text.lower())
             shown = self.gate.text(text, call_id=cid, turn=q.get("turn")) if self.gate.enabled else self.redact(text)
+            # cid/turn: the stored id and turn index, for the link to the turn in the call explorer
             out.append({"call_id": self.gate.call_id(cid), "agent": self.calls[cid]["agent"] or "",
-                        "start": q.get("start"), "ts": fmt_ts(q.get("start")), "text": shown})
+                        "start": q.get("start"), "ts": fmt_ts(q.get("start")), "text": shown,
+                        "cid": cid, "turn": q.get("turn")})
             if len(out) == k:
                 break
         return out

@@ -156,12 +156,19 @@ class _Pipe:
 
 
 def render(html_path: str | Path, expressions: dict[str, str] | None = None, *, screenshot: bool = False,
-           width: int = 1280, max_height: int = 4000, pdf: bool = False, settle_s: float = 0.3) -> Rendered:
-    """Load `html_path` in headless Chromium and report what the page did."""
+           width: int = 1280, max_height: int = 4000, pdf: bool = False, settle_s: float = 0.3,
+           fragment: str = "", block_network: bool = False, wait_for: str | None = None,
+           wait_s: float = 10.0) -> Rendered:
+    """Load `html_path` in headless Chromium and report what the page did.
+
+    `fragment` ("turn-3") is appended to the file URL as `#turn-3`. `block_network` refuses every
+    http(s)/ws(s) request (the page must work offline; what it tried is still in `requests`).
+    `wait_for` is a JavaScript expression polled until it is truthy (at most `wait_s` seconds)
+    before the `expressions` are evaluated; an expression that returns a promise is awaited."""
     binary = find_chromium()
     if not binary:
         raise BrowserError("Chromium is not installed", hint="apt-get install chromium (or set CALLBRIDGE_CHROMIUM)")
-    url = Path(html_path).resolve().as_uri()
+    url = Path(html_path).resolve().as_uri() + (f"#{fragment}" if fragment else "")
     profile = tempfile.mkdtemp(prefix="callbridge-chromium-")
     pipe = _Pipe(binary, profile)
     out = Rendered()
@@ -172,11 +179,22 @@ def render(html_path: str | Path, expressions: dict[str, str] | None = None, *, 
             pipe.send(f"{domain}.enable", session=sid)
         pipe.send("Emulation.setDeviceMetricsOverride",
                   {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=sid)
+        if block_network:
+            pipe.send("Network.setBlockedURLs", {"urls": ["http://*", "https://*", "ws://*", "wss://*"]},
+                      session=sid)
         pipe.send("Page.navigate", {"url": url}, session=sid)
         pipe.wait_event("Page.loadEventFired")
         time.sleep(settle_s)  # let late errors (e.g. a failed image) reach the console
+        if wait_for:
+            deadline = time.monotonic() + wait_s
+            while not pipe.send("Runtime.evaluate", {"expression": f"!!({wait_for})", "returnByValue": True},
+                                session=sid).get("result", {}).get("value"):
+                if time.monotonic() > deadline:
+                    raise BrowserError(f"the page never reached: {wait_for}")
+                time.sleep(0.1)
         for name, expr in (expressions or {}).items():
-            r = pipe.send("Runtime.evaluate", {"expression": expr, "returnByValue": True}, session=sid)
+            r = pipe.send("Runtime.evaluate", {"expression": expr, "returnByValue": True, "awaitPromise": True},
+                          session=sid)
             out.values[name] = r.get("result", {}).get("value")
         out.dom = pipe.send("Runtime.evaluate", {"expression": "document.documentElement.outerHTML",
                                                  "returnByValue": True}, session=sid)["result"]["value"]
