@@ -23,6 +23,7 @@ from ..errors import InputFormatError
 from ..types import KINDS
 from . import charts
 from .analysis import FLAG_ONE_SIDED, FLAG_ROLES, MARKETING_KINDS, ReportData, fmt_ts, step_anchor
+from .dynamics import dynamics_context, frames as dynamics_frames
 from .recommend import Wording, min_support, offer_recommendations, read_offer, script_recommendations
 
 PKG = Path(__file__).resolve().parent.parent
@@ -43,8 +44,8 @@ class ReportResult:
     n_recommendations: int = 0
     n_left_out: int = 0           # calls flagged for review and left out of the numbers
     hints: list[str] = field(default_factory=list)  # stages worth running before the next report
-
     explorer: Any = None          # nlp.explorer.ExplorerResult when the call explorer was written
+
 
 @lru_cache(maxsize=1)
 def translations() -> dict[str, dict[str, Any]]:
@@ -180,6 +181,7 @@ def build_context(store, lang: str, offer_text: str | None, redact: bool,
         "kinds": kinds, "marketing": marketing, "theme_conv": theme_conv, "theme_conv_chart": theme_conv_chart,
         "lw": lw, "lw_chart": lw_chart, "agents": agents, "agents_chart": agents_chart,
         "script": script, "steps_chart": steps_chart, "recs_offer": recs_offer, "recs_script": recs_script,
+        "dyn": dynamics_context(data, tr, words),
         "offer_given": offer_text is not None, "script_given": script["present"],
         "redacted": redact, "errors": data.failed_calls(), "pct": _pct, "num": _num,
         "has_trends": has_trends, "caveats": caveats(data, head, lw, has_trends, words),
@@ -329,6 +331,7 @@ def tables(ctx: dict[str, Any], data: ReportData) -> dict[str, Any]:
               "lost_vs_won": lw, "agents": agents, "script_steps": steps, "coverage": coverage,
               "recommendations": recs, "review": review}
     out = {name: pd.DataFrame(rows).map(_safe_cell) if rows else pd.DataFrame(rows) for name, rows in frames.items()}
+    out.update({name: df.map(_safe_cell) for name, df in dynamics_frames(ctx["dyn"]).items()})
     if not review:  # an empty review table still says what it would hold
         out["review"] = pd.DataFrame(columns=["call_id", "flags", "reasons", "role_confidence", "agent_words",
                                               "customer_words", "counted"])
@@ -371,22 +374,22 @@ def build_report(store, out_dir, lang: str | None = None, offer_path=None, redac
     if lang is not None and lang not in LANGS:
         raise InputFormatError(f"unknown report language {lang!r}", hint="use --lang ru or --lang en")
     offer_text = read_offer(offer_path) if offer_path else None
-    check_ready(store)
-    lang = lang or dominant_language(store)
-    out = Path(out_dir)
     from .. import explorer as _explorer
 
     audio_mode = _explorer.check_audio_mode(explorer_audio, redact) if explorer else None
+    check_ready(store)
+    lang = lang or dominant_language(store)
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ctx, data = build_context(store, lang, offer_text, redact, include_uncertain)
-    html = _env(True).get_template("report.html.j2").render(**ctx)
-    md = _env(False).get_template("report.md.j2").render(**ctx)
-    atomic_write_text(out / "report.html", html)
     ctx["explorer"] = None
     if explorer:
         names = _explorer.page_names(store, data.all_calls)
         _explorer.link_quotes(ctx, names)
         ctx["explorer"] = _explorer.report_context(lang, redact, audio_mode)
+    html = _env(True).get_template("report.html.j2").render(**ctx)
+    md = _env(False).get_template("report.md.j2").render(**ctx)
+    atomic_write_text(out / "report.html", html)
     atomic_write_text(out / "report.md", md)
     frames = tables(ctx, data)
     tdir = out / "tables"
@@ -402,11 +405,11 @@ def build_report(store, out_dir, lang: str | None = None, offer_path=None, redac
         with pd.ExcelWriter(fh, engine="openpyxl") as xw:
             for name, df in frames.items():
                 (df if len(df.columns) else pd.DataFrame({"": []})).to_excel(xw, sheet_name=name[:31], index=False)
+    explored = _explorer.build_explorer(store, out, data, lang=lang, redact=redact, audio=audio_mode,
+                                        names=names) if explorer else None
     return ReportResult(out, out / "report.html", out / "report.md", xlsx, csvs, lang, data.n_calls,
                         len(ctx["recs_offer"]) + len(ctx["recs_script"]), n_left_out=ctx["head"]["n_left_out"],
                         hints=_hints(store, data), explorer=explored)
-    explored = _explorer.build_explorer(store, out, data, lang=lang, redact=redact, audio=audio_mode,
-                                        names=names) if explorer else None
 
 
 def _hints(store, data: ReportData) -> list[str]:

@@ -234,3 +234,40 @@ def heatmap(rows: Sequence[str], cols: Sequence[str], values: Sequence[Sequence[
             body.append(f'<text x="{x + (cell_w - 2) / 2:.1f}" y="{y + 16}" text-anchor="middle" fill="{fg}">'
                         f'{100 * v:.0f}%</text>')
     return _svg(width, height, body, title)
+
+
+def paired_bars(rows: Sequence[tuple[str, Sequence[tuple[float | None, str]]]], series: Sequence[tuple[str, str]],
+                title: str, *, width: int = 720, label_width: int = 260) -> str:
+    """Groups side by side on measures of different units (talk share, seconds, counts): per row (label,
+    [(value, note) per series]), one bar per series in its colour (`series`: (name, colour), shown as a
+    legend). Each row is scaled to its own largest value, so bars compare within a row, not across rows.
+    A value None draws no bar, only its note."""
+    if not rows or not series:
+        return ""
+    bar_h, gap, pad, legend_h = 13, 3, 6, 22
+    k = len(series)
+    note_w = max((text_width(n) for _, vals in rows for _, n in vals), default=0.0) + 8
+    bar_w = max(60.0, width - label_width - note_w - 6)
+    body, lx = [], float(label_width)
+    for name, color in series:
+        text = ellipsize(name, width / k - 24)
+        body.append(f'<rect x="{lx:.1f}" y="4" width="12" height="12" fill="{color}"/>'
+                    f'<text x="{lx + 16:.1f}" y="14" fill="#222"><title>{esc(name)}</title>{esc(text)}</text>')
+        lx += 16 + text_width(text) + 18
+    y = legend_h
+    for label, vals in rows:
+        lines_ = wrap(label, label_width - 12)
+        row = max(k * (bar_h + gap) + pad, 8 + 14 * len(lines_))
+        top = max((v for v, _ in vals if v is not None), default=0.0) or 1.0
+        ty = y + row / 2 + 4 - (len(lines_) - 1) * 7
+        body.append(f'<text x="{label_width - 6}" y="{ty:.1f}" text-anchor="end" fill="#222">'
+                    f'<title>{esc(label)}</title>{_tspans(lines_, label_width - 6, 14)}</text>')
+        by = y + (row - k * (bar_h + gap) + gap) / 2
+        for (v, note), (name, color) in zip(vals, series):
+            w = max(1.0, bar_w * v / top) if v is not None and v > 0 else 0.0
+            body.append(f'<rect class="bar" x="{label_width}" y="{by:.1f}" width="{w:.1f}" height="{bar_h}" '
+                        f'fill="{color}" rx="2"><title>{esc(name)} · {esc(label)}: {esc(note)}</title></rect>')
+            body.append(f'<text x="{label_width + w + 6:.1f}" y="{by + bar_h - 2:.1f}" fill="#444">{esc(note)}</text>')
+            by += bar_h + gap
+        y += row
+    return _svg(width, int(y + pad), body, title)
