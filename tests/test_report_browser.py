@@ -56,7 +56,7 @@ def test_report_renders_clean_and_inert(tmp_path, lang):
     # the hostile markup is shown to the reader as text
     assert HOSTILE_SCRIPT in v["text"] and HOSTILE_IMG in v["text"]
     assert {"headline", "what-to-change", "kind-opening", "kind-motive", "kind-need", "kind-objection",
-            "kind-question", "marketing", "lost-won", "agents", "script", "method"} <= set(v["sections"])
+            "kind-question", "marketing", "lost-won", "agents", "dynamics", "script", "method"} <= set(v["sections"])
     assert v["bars"] >= 20 and v["trends"] >= 5 and v["cells"] >= 12 and v["svg_visible"] >= 10
     assert v["quotes"] >= 15 and v["recs"] >= 2 and v["supports"] == v["recs"]
     assert v["clipped"] == [] and LONG[lang] in page.dom  # the full label is the tooltip
