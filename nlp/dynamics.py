@@ -10,9 +10,10 @@ What needs what:
 - Durations (`talk_ratio`, speech seconds, monologues, `silence_share`) need a start and an end on every
   turn (`timed`); otherwise they are None, never a made-up 0.
 - Overlap and interruptions need both sides' speech on their own clocks (`overlap_measured`): a stereo
-  recording (`source.channels` >= 2: each channel is one side, so simultaneous speech is exact), or a
-  transcript whose times themselves show both sides at once. A mono recording or a transcript written
-  one turn after another cannot show two people speaking together, so these are None there.
+  recording (`source.channels` >= 2: each channel is one side, so simultaneous speech is exact), or an
+  imported transcript (no `source.channels`) whose times themselves show both sides at once (per-channel
+  output of a cloud recogniser). A mono recording (`source.channels` 1) or a transcript written one turn
+  after another cannot show two people speaking together, so these are None there.
 - `needs_question_s` needs the start of the needs turn and of the first turn.
 
 Definitions (the constants are below):
@@ -202,9 +203,13 @@ def interruptions(turns: Sequence[Turn]) -> dict[str, int]:
     return out
 
 
-def _stereo(call: Call) -> bool:
-    try:
-        return int(call.source.get("channels") or 0) >= 2
+def _overlap_visible(call: Call, overlap: float) -> bool:
+    """Whether simultaneous speech can show in `call` (see the module docstring)."""
+    channels = call.source.get("channels")
+    if channels is None:  # imported: only its times can tell
+        return overlap > 0
+    try:  # transcribed: the recording decides; a mono piece's edges touching the next are no overlap
+        return int(channels) >= 2
     except (TypeError, ValueError):
         return False
 
@@ -264,7 +269,7 @@ def call_dynamics(call: Call, needs: NeedsEvidence | None = None) -> CallDynamic
     d.longest_agent_monologue_s = _r(longest_run(turns, "agent"))
     d.longest_customer_story_s = _r(longest_run(turns, "customer"))
     d.silence_share = _r(max(0.0, span - heard) / span, 4) if span > 0 else None
-    if _stereo(call) or overlap > 0:
+    if _overlap_visible(call, overlap):
         cut = interruptions(turns)
         d.overlap_measured = True
         d.overlap_s = _r(overlap)

@@ -69,6 +69,20 @@ def test_stereo_overlap_and_interruptions():
     assert (d.needs_question_turn, d.needs_question_s) == (3, 12.2)
 
 
+def test_overlap_is_measured_on_stereo_recordings_and_overlapping_imports_only():
+    turns = [T("agent", "Tell me more about it, please.", 0.0, 5.0), T("customer", "Well, we moved house.", 4.8, 9.0)]
+    # an imported transcript whose times overlap (per-channel output of a cloud recogniser): measured
+    d = call_dynamics(Call("imp", turns))
+    assert d.overlap_measured and d.overlap_s == 0.2 and d.interruptions == 0
+    # a mono recording: its pieces cannot truly overlap, whatever their edges say
+    d = call_dynamics(Call("mono", turns, source={"channels": 1}))
+    assert not d.overlap_measured and d.overlap_s is None and d.interruptions_by_customer is None
+    # a stereo recording without overlap: a real 0
+    d = call_dynamics(Call("st", [T("agent", "Hi there.", 0.0, 2.0), T("customer", "Hello.", 2.5, 4.0)],
+                           source=dict(STEREO)))
+    assert d.overlap_measured and d.overlap_s == 0.0 and d.interruptions == 0
+
+
 def test_interruption_tolerance_edges():
     tol = INTERRUPT_TOL_S
 
