@@ -249,3 +249,156 @@ def test_mono_confidence_and_unknown():
     _t, d = roles.mono_turns(_mono(["Okay.", "I want it, too expensive, how much?"]), "en")
     assert d.scores == pytest.approx([W["first_speaker"], -3 * W["customer_phrases"]])
     assert d.confidence == roles.MONO_MAX_CONFIDENCE
+
+
+# ---- second round: cases the first mutation run showed unguarded ---------------------------------
+def test_company_names_of_scripts_without_title_or_steps():
+    from types import SimpleNamespace
+
+    assert roles.company_names(SimpleNamespace(steps=[ScriptStep("s", "S", ['Компания "Свет"'])])) == ["Свет"]
+    assert roles.company_names(SimpleNamespace(title="Acme: sales")) == ["Acme"]
+    assert roles.company_names(Script("", [])) == []
+    assert roles.company_names(Script("one two three four — script", [])) == ["one two three four"]
+    assert roles._script_examples(SimpleNamespace()) == []
+
+
+def test_two_word_script_examples_count():
+    script = Script("T", [ScriptStep("s", "Offer", ["Big sofa!", "a b c"])])
+    assert roles._script_examples(script) == [{"big", "sofa"}]
+    s, why = roles.channel_evidence(["A big sofa then."], "en", first=False, script=script)
+    assert s == W["script_step"]
+
+
+def test_evidence_adds_up_across_cues():
+    script = Script("T", [ScriptStep("s", "Needs", ["What is the area of your apartment?"])])
+    s, why = roles.channel_evidence(["Swift Movers, thank you for calling.", "What is the area of the apartment?"],
+                                    "en", first=False, script=script, companies=["Swift Movers"])
+    assert s == pytest.approx(W["company_name"] + W["greeting"] + W["script_step"])
+    assert why == ["greets: thank you for calling", "names the company: Swift Movers", "script phrases in 1 turns"]
+    s, why = roles.channel_evidence(["Is this Mrs Green?"], "en", first=False)
+    assert why == ["calls out: is this mrs"]
+    # an English cue counts nothing in a call said to be Russian
+    assert roles.channel_evidence(["Thank you for calling."], "ru", first=False) == (0.0, [])
+
+
+def test_price_answers_are_capped_at_two():
+    seq = [(1, "How much is the move?"), (0, "Nine hundred."), (1, "How much is packing?"), (0, "Two hundred."),
+           (1, "How much is storage?"), (0, "Fifty a month.")]
+    assert roles.dialogue_evidence(seq, "en")[0] == [2 * W["price_answer"], 0.0]
+
+
+def test_price_question_window_and_language():
+    # the number said before the question is no answer
+    seq = [(0, "It is 500."), (1, "How much is it?"), (0, "Let me check.")]
+    assert roles.dialogue_evidence(seq, "en")[0] == [0.0, 0.0]
+    # an answer three turns later is too late
+    seq = [(1, "How much is it?"), (1, "Hello?"), (1, "Anyone?"), (0, "500.")]
+    assert roles.dialogue_evidence(seq, "en")[0] == [0.0, 0.0]
+    # the question at the very end of a turn
+    seq = [(1, "А доставка сколько стоит"), (0, "Триста.")]
+    assert roles.dialogue_evidence(seq, "ru")[0] == [W["price_answer"], 0.0]
+    assert roles.dialogue_evidence(seq, None)[0] == [W["price_answer"], 0.0]
+    assert roles.dialogue_evidence(seq, "xx")[0] == [W["price_answer"], 0.0]
+    assert roles.dialogue_evidence([(1, "How much is it?"), (0, "500.")], "ru")[0] == [0.0, 0.0]
+
+
+def test_greeted_by_name_details():
+    # a three-letter name counts, a two-letter word does not
+    seq = [(0, "Фабрика окон, Яна."), (1, "Яна, здравствуйте."), (0, "Слушаю.")]
+    assert roles.dialogue_evidence(seq, "ru")[0] == [W["greeted_by_name"], 0.0]
+    seq = [(0, "Это Ян."), (1, "Ян, привет."), (0, "Да.")]
+    assert roles.dialogue_evidence(seq, "ru")[0] == [0.0, 0.0]
+    # the right channel may introduce itself first
+    seq = [(1, "Фабрика окон, Игорь."), (0, "Игорь, добрый день.")]
+    assert roles.dialogue_evidence(seq, "ru")[0] == [0.0, W["greeted_by_name"]]
+    # only the reply's first four words, and the name among the first twelve
+    seq = [(0, "Фабрика окон, Игорь."), (1, "добрый день добрый день Игорь.")]
+    assert roles.dialogue_evidence(seq, "ru")[0] == [0.0, 0.0]
+    seq = [(0, "раз два три четыре пять шесть семь восемь девять десять одиннадцать двенадцать Игорь."), (1, "Игорь, добрый день.")]
+    assert roles.dialogue_evidence(seq, "ru")[0] == [0.0, 0.0]
+    # greeted and answering prices: both count
+    seq = [(0, "Фабрика окон, Игорь."), (1, "Игорь, добрый день, сколько стоит окно?"), (0, "Пять тысяч.")]
+    assert roles.dialogue_evidence(seq, "ru")[0] == [W["greeted_by_name"] + W["price_answer"], 0.0]
+
+
+def test_stereo_uses_time_order_language_script_companies_and_dialogue():
+    # turns given out of time order: the opening is still the earliest two
+    agent = [(9.0, "Alright."), (8.0, "Bye."), (0.0, "Thank you for calling, my name is Anna.")]
+    d = roles.decide_stereo([agent, [(4.0, "Okay.")]], "en")
+    assert "greets: thank you for calling" in d.evidence[0]
+    # the language given picks the cues
+    d = roles.decide_stereo([[(0.0, "Thank you for calling.")], [(1.0, "Okay.")]], "ru")
+    assert d.scores == [W["first_speaker"], 0.0]
+    script = Script("Swift Movers — script", [ScriptStep("s", "Needs", ["What is the area of your apartment?"])])
+    d = roles.decide_stereo([[(0.0, "Okay.")], [(1.0, "What is the area of the apartment?")]], "en", script=script)
+    assert d.scores == [W["first_speaker"], W["script_step"]]
+    d = roles.decide_stereo([[(0.0, "Okay.")], [(1.0, "Oak Kitchens.")]], "en", companies=["Oak Kitchens"])
+    assert d.scores == [W["first_speaker"], W["company_name"]] and d.agent_channel == 1
+    # the dialogue's evidence adds to the side's score, in time order across channels
+    left = [(0.0, "Hm."), (4.0, "Nine hundred.")]
+    right = [(2.0, "How much is it?")]
+    d = roles.decide_stereo([left, right], "en")
+    assert d.scores[0] == pytest.approx(W["first_speaker"] + W["price_answer"])
+    assert d.evidence[0] == ["speaks first", "answers a price question with a number"]
+    d = roles.decide_stereo([[(0.0, "Сколько стоит?")], [(1.0, "Пятьсот.")]], "en")
+    assert d.scores == [W["first_speaker"], 0.0]
+
+
+def test_stereo_tie_goes_to_the_left():
+    d = roles.decide_stereo([[], []], "en")
+    assert d.agent_channel == 0 and d.scores == [0.0, 0.0] and d.confidence == 0.5 and d.unknown
+
+
+def test_mono_order_by_start_and_questions_with_trailing_spaces():
+    turns, _ = roles.mono_turns([(0.0, 5.0, "A."), (1.0, 2.0, "B.")], "en")
+    assert [t[3] for t in turns] == ["A. B."]
+    turns, _ = roles.mono_turns([(0.0, 1.0, "How are you?  "), (1.2, 2.0, "Fine.")], "en")
+    assert len(turns) == 2
+
+
+def test_mono_cue_split_over_segments_and_late_turns():
+    segs = [(0.0, 1.0, "Thank you"), (1.1, 2.0, "for calling.")]
+    _turns, d = roles.mono_turns(segs + [(3.0, 4.0, "Hi.")], "en")
+    assert "greets: thank you for calling" in d.evidence[0]
+    # evidence of the third and fourth turns counts for their sides
+    segs = _mono(["Okay.", "Right.", "We offer a free estimate.", "I want it, too expensive, how much?"])
+    turns, d = roles.mono_turns(segs, "en")
+    assert d.scores == pytest.approx([W["first_speaker"] + W["agent_phrases"], -3 * W["customer_phrases"]])
+    assert d.confidence == pytest.approx(min(roles.MONO_MAX_CONFIDENCE,
+                                             1 / (1 + math.exp(-(d.scores[0] - d.scores[1]))) - 0.3))
+    segs = _mono(["Okay.", "Right.", "Sure.", "We offer a free estimate.", "Fine."])
+    turns, d = roles.mono_turns(segs, "en")
+    assert d.scores == pytest.approx([W["first_speaker"], W["agent_phrases"]])
+
+
+def test_mono_passes_language_script_companies_and_dialogue():
+    script = Script("T", [ScriptStep("s", "Needs", ["What is the area of your apartment?"])])
+    segs = _mono(["Okay.", "What is the area of the apartment?"])
+    _t, d = roles.mono_turns(segs, "en", script=script)
+    assert d.scores == [W["first_speaker"], W["script_step"]] and d.evidence[1] == ["script phrases in 1 turns"]
+    segs = _mono(["What is the area of the apartment?", "Okay."])
+    _t, d = roles.mono_turns(segs, "en", script=script)
+    assert d.scores == [W["first_speaker"] + W["script_step"], 0.0]
+    _t, d = roles.mono_turns(_mono(["Oak Kitchens.", "Hm."]), "en", companies=["Oak Kitchens"])
+    assert d.scores == [W["first_speaker"] + W["company_name"], 0.0]
+    _t, d = roles.mono_turns(_mono(["Hm.", "Oak Kitchens."]), "en", companies=["Oak Kitchens"])
+    assert d.scores == [W["first_speaker"], W["company_name"]]
+    _t, d = roles.mono_turns(_mono(["Okay.", "Thank you for calling."]), "ru")
+    assert d.scores == [W["first_speaker"], 0.0]
+    _t, d = roles.mono_turns(_mono(["Thank you for calling.", "Okay."]), "ru")
+    assert d.scores == [W["first_speaker"], 0.0]
+    # price answers on either side, in the call's language only
+    _t, d = roles.mono_turns(_mono(["How much is it?", "Nine hundred.", "Okay."]), "en")
+    assert d.scores == [W["first_speaker"] - W["customer_phrases"], W["price_answer"]]
+    assert d.evidence == [["customer phrase: how much", "speaks first"], ["answers a price question with a number"]]
+    _t, d = roles.mono_turns(_mono(["Hm.", "How much is it?", "Nine hundred."]), "en")
+    assert d.scores == [W["first_speaker"] + W["price_answer"], -W["customer_phrases"]]
+    _t, d = roles.mono_turns(_mono(["Сколько стоит?", "Пятьсот."]), "en")
+    assert d.scores == [W["first_speaker"], 0.0]
+
+
+def test_mono_tie_keeps_the_first_speaker_as_agent():
+    turns, d = roles.mono_turns(_mono(["Okay.", "We have it."]), "en")
+    assert d.scores == [W["first_speaker"], W["agent_phrases"]] == [0.5, 0.5]
+    assert [t[0] for t in turns] == ["agent", "customer"] and d.unknown
+    assert d.confidence == pytest.approx(0.2)
