@@ -181,18 +181,11 @@ def test_cli_run_and_report(tmp_path):
     assert r.exit_code == 2
 
 
-def test_demo_uses_the_bundled_sample(monkeypatch, tmp_path):
-    """`demo` = `run` on data/sample/calls with the sample's script, offer and metadata (the real run
-    transcribes ten minutes of audio, so it is exercised by the README command, not here)."""
+def test_demo_without_the_bundled_sample_is_a_clear_error(monkeypatch, tmp_path):
+    """`demo` end to end on real recordings is tests/test_run_real.py; here: the sample is missing."""
     import nlp.pipeline as pl
 
-    seen = {}
-    monkeypatch.setattr(pl, "run", lambda inputs, out_dir, **kw: seen.update(inputs=inputs, out_dir=out_dir, **kw))
-    pl.demo(tmp_path / "demo")
-    sample = pl.sample_dir()
-    assert seen["inputs"] == [sample / "calls"] and any((sample / "calls").glob("*.ogg"))
-    for key, name in (("script", "script.md"), ("offer", "offer.md"), ("metadata", "metadata.csv")):
-        assert seen[key] == sample / name and seen[key].exists()
     monkeypatch.setattr(pl, "sample_dir", lambda: tmp_path / "nowhere")
     with pytest.raises(InputFormatError, match="sample calls are missing"):
         pl.demo(tmp_path / "demo")
+    assert not (tmp_path / "demo").exists()

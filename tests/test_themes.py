@@ -57,7 +57,11 @@ def test_predict_same_ids_outliers_and_save_load(tmp_path):
     path = m.save(tmp_path / "models" / "themes.joblib")
     back = ThemeModel.load(path)
     assert np.array_equal(back.predict(X), m.predict(X))
-    assert back.predict(far.astype(np.float32))[0] == OTHER or back.predict_scores(far.astype(np.float32))[1][0] < 0.5
+    labels, scores = back.predict_scores(far.astype(np.float32))
+    # a point far from every blob is "other", its score under the assignment threshold (measured 0.17
+    # against a threshold of 0.98)
+    assert labels[0] == OTHER and back.predict(far.astype(np.float32))[0] == OTHER
+    assert scores[0] < back.assign_threshold_
     with pytest.raises(ThemeError, match="dimensions"):
         back.predict(np.ones((2, 5), dtype=np.float32))
 
@@ -158,10 +162,12 @@ def test_build_themes_fills_tables_then_keeps_ids_and_finds_emerging(tmp_path):
                                    "ON s.id = t.statement_id WHERE s.call_id LIKE 'm2-%'").fetchall())
         # statements seen at fit time keep their theme (or stay "other"): only new text can be emerging
         assert all(after[t] == before[t] for _, t in rows[:8])
-        fire = {after[t] for _, t in new}
-        assert any(str(f).startswith("new-") or f == "other" for f in fire)
-        emerging = st.db.execute("SELECT COUNT(*) FROM themes WHERE emerging=1").fetchone()[0]
-        assert emerging == res2["objection"]["emerging"]
+        fire = [after[t] for _, t in new]
+        emerging_ids = {r[0] for r in st.db.execute("SELECT theme_id FROM themes WHERE emerging=1")}
+        assert len(emerging_ids) == res2["objection"]["emerging"] >= 1
+        assert all(str(t).startswith("new-") for t in emerging_ids)
+        # measured: all 4 new statements in emerging themes (one Russian, one English); one may miss
+        assert sum(f in emerging_ids for f in fire) >= 3, fire
 
         res3 = build_themes(st, kinds=["objection"], refit=True, n_themes=2)
         assert res3["objection"]["refit"] is True and res3["objection"]["themes"] <= 2
