@@ -384,7 +384,8 @@ def build_explorer(store, out_dir: str | os.PathLike, data, *, lang: str, redact
                                          "outcome_label", "duration", "kinds", "review")}
                       | {"themes": [v for _, v in c["themes"]], "theme_keys": [k for k, _ in c["themes"]]}
                       for c in calls],
-            "turns": [[i, t["n"], t["role"], t["text"]] for i, c in enumerate(calls) for t in c["turns"]
+            # [call index, turn index, role, text, time in the call]
+            "turns": [[i, t["n"], t["role"], t["text"], t["ts"]] for i, c in enumerate(calls) for t in c["turns"]
                       if t["text"].strip()],
             "labels": {"kinds": dict(kinds), "roles": tr["roles"], "shown": tr["shown"],
                        "none_match": tr["none_match"], "matches": tr["matches"],

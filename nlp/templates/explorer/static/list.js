@@ -113,7 +113,7 @@
         var ul = el('ul');
         hits[i].slice(0, MAX_MATCHES).forEach(function (t) {
           var li = el('li');
-          var link = el('a', 'turnlink', (L.roles[t[2]] || t[2]) + ' #' + t[1]);
+          var link = el('a', 'turnlink', (L.roles[t[2]] || t[2]) + ' · ' + (t[4] || '#' + t[1]));
           link.href = 'calls/' + encodeURIComponent(c.page) + '.html#turn-' + t[1];
           li.appendChild(link);
           li.appendChild(document.createTextNode(' '));
