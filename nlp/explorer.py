@@ -358,8 +358,9 @@ def build_explorer(store, out_dir: str | os.PathLike, data, *, lang: str, redact
     out = Path(out_dir)
     final = out / DIR_NAME
     work = out / f".{DIR_NAME}-tmp-{os.getpid()}"
-    if work.exists():
-        shutil.rmtree(work)
+    # what a killed run left behind may hold copied recordings: it goes before anything is written
+    for stale in list(out.glob(f".{DIR_NAME}-tmp-*")) + list(out.glob(f".{DIR_NAME}-old-*")):
+        shutil.rmtree(stale, ignore_errors=True)
     (work / "calls").mkdir(parents=True)
     (work / "assets").mkdir()
     names = names or page_names(store, data.all_calls)

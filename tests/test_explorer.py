@@ -205,10 +205,13 @@ def test_audio_copy_link_and_a_bad_recording(tmp_path):
     res = build_report(st, tmp_path / "out", redact=False, explorer_audio="link")
     (src,) = parse(res.explorer.pages["en-call-002"]).audio
     assert (res.explorer.pages["en-call-002"].parent / unquote(src)).resolve() == rec["en-call-002"].resolve()
-    # a rerun without audio leaves no recording of the earlier one behind
+    # a rerun without audio leaves no recording of the earlier one behind, nor what a killed run left
+    stale = tmp_path / "out" / ".explorer-tmp-99999" / "audio"
+    stale.mkdir(parents=True)
+    (stale / "en-call-000.opus").write_bytes(b"OggS")
     build_report(st, tmp_path / "out", explorer_audio="none")
     st.close()
-    assert not audio_dir.exists()
+    assert not audio_dir.exists() and sorted(p.name for p in (tmp_path / "out").glob(".explorer*")) == []
 
 
 def test_cli_flags_warning_and_no_explorer(tmp_path):
