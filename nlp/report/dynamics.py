@@ -80,12 +80,9 @@ def dynamics_context(data: Any, tr: dict, words: Any) -> dict[str, Any]:
     if parts:
         notes.append(t["needs_from"] + ": " + "; ".join(parts) + "."
                      + (" " + t["needs_missed"].format(calls=words.n(missed, "call", "loct")) if missed else ""))
-    if won.n_calls and lost.n_calls and cmp_note:
-        cmp_text = t["cmp_small"].format(won=won.n_calls, lost=lost.n_calls, min=dyn.MIN_GROUP_CALLS)
-    elif cmp_note:
-        cmp_text = t["cmp_none"]
-    else:
-        cmp_text = ""
+    # without both outcomes there is nothing to compare, and the lost-vs-won section already says so
+    cmp_text = (t["cmp_small"].format(won=won.n_calls, lost=lost.n_calls, min=dyn.MIN_GROUP_CALLS)
+                if won.n_calls and lost.n_calls and cmp_note else "")
 
     agent_rows = [_row(g.group, g, sec) for g in per_agent]
     outcome_rows = [_row(t["all"], everyone, sec)]
