@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from nlp.redact import find_pii, luhn_ok, redact
+from nlp.redact import PSEUDONYM_RE, find_pii, luhn_ok, redact
 from nlp.store import Store
 from nlp.types import Statement
 
@@ -33,7 +33,10 @@ RU_CALL = """Менеджер: Здравствуйте, окна «Светлы
 Клиент: Это лишнее, СНИЛС 112-233-445 95 вам не нужен, и страховой номер 11223344595 тоже.
 Менеджер: Как с вами связаться?
 Клиент: Мне нужно, чтобы звонили на +7 916 555-44-33 или на телефон 325-47-80, и писали на oleg.smirnov@yandex.ru.
-Менеджер: Записала.
+Менеджер: Записала. А мобильный продиктуете?
+Клиент: Восемь девятьсот шестнадцать
+Менеджер: Да
+Клиент: семьсот двадцать два, восемнадцать, ноль девять.
 Клиент: Слишком дорого, мой муж Игорь Кравцов против такой цены.
 """
 EN_CALL = """Agent: Thanks for calling BrightSun Solar, how can I help?
@@ -48,7 +51,10 @@ Agent: We also need an ID for the permit.
 Customer: I'm not sure about sending my passport number 533112244 over the phone, that worries me.
 Agent: Understood. How do we reach you?
 Customer: We need you to call (415) 555-0199 in the evening, or reach me at 555-0142, or write to zk.solar@example.org.
-Agent: Will do.
+Agent: Will do. And your cell?
+Customer: It's six two eight, nine one seven
+Agent: uh-huh
+Customer: three three eight one.
 Customer: That's too expensive, my wife Megan Kowalczyk will say no to that price.
 """
 SECRETS = {
@@ -60,9 +66,16 @@ SECRETS = {
     "passport": [("654321", True), ("765432", False), ("533112244", True)],
     "snils": [("112-233-445 95", False), ("11223344595", True)],
     "ssn": [("123456789", True), ("123-45-6789", False)],
-    "phone": [("916 555-44-33", False), ("325-47-80", True), ("555-0199", False), ("555-0142", True)],
+    "phone": [("916 555-44-33", False), ("325-47-80", True), ("555-0199", False), ("555-0142", True),
+              # dictated over three turns, the cue in the agent's question
+              ("семьсот двадцать два", True), ("ноль девять", True), ("six two eight", True), ("three three eight one", True),
+              # in the recorder's file names
+              ("79165554433", False), ("79031112233", False)],
     "email": [("oleg.smirnov@yandex.ru", False), ("zk.solar@example.org", False)],
 }
+# call recorders' file names: "<date>_<time>_<direction>_<phone>_<contact>"; the call ids become pseudonyms
+FILES = {"20260920_101500_in_+79165554433_Олег Смирнов.txt": RU_CALL,
+         "Zoltan Kowalczyk_20260921_143000_+79031112233.txt": EN_CALL}
 ALL = [s for pairs in SECRETS.values() for s, _ in pairs]
 SCRIPT = "# Script\n## greeting: Greeting\n- Thanks for calling\n- Здравствуйте\n## need: Needs\n- What matters most to you?\n- Что для вас важно?\n"
 
@@ -102,8 +115,8 @@ def chain(tmp_path_factory):
     """One store (import, extract, themes, gaps), then every output with redaction on and off."""
     root = tmp_path_factory.mktemp("pii")
     (root / "calls").mkdir()
-    (root / "calls" / "ru-windows-7.txt").write_text(RU_CALL, encoding="utf-8")
-    (root / "calls" / "en-solar-7.txt").write_text(EN_CALL, encoding="utf-8")
+    for name, text in FILES.items():
+        (root / "calls" / name).write_text(text, encoding="utf-8")
     (root / "script.md").write_text(SCRIPT, encoding="utf-8")
     store = root / "store"
     said = [cli("import", root / "calls", "--store", store)]
@@ -132,6 +145,19 @@ def chain(tmp_path_factory):
     return out, said
 
 
+DICTATED = ("семьсот двадцать два", "ноль девять", "six two eight", "three three eight one")
+THEME_TERM_FILES = ("report/tables/themes.csv", "report/report.xlsx")
+
+
+@pytest.mark.xfail(strict=True, reason="known leak: a theme's label and terms are cut from its statements' "
+                   "lemmas and redacted without the call as context, so pieces of a phone number dictated over "
+                   "several turns ('восемнадцать ноль', 'ноль девять') stay in themes.csv and report.xlsx when "
+                   "such a turn is a statement (the shipped extractor never makes one of it)")
+def test_theme_terms_carry_no_piece_of_a_number_dictated_over_turns(chain):
+    out, _ = chain
+    assert found({k: out["on"][k] for k in THEME_TERM_FILES}, DICTATED) == {}
+
+
 REPORT_FILES = ("report/report.html", "report/report.md", "report/tables/statements.csv", "report/report.xlsx")
 
 
@@ -140,8 +166,20 @@ def test_no_kind_of_personal_data_in_any_output_with_redaction_on(chain):
     assert {"report/report.html", "report/report.md", "report/report.xlsx", "report/tables/statements.csv",
             "report/tables/quotes.csv", "statements.jsonl", "calls.json", "calls.csv", "calls.parquet",
             "gaps/adherence.csv"} <= set(out["on"]), sorted(out["on"])
-    assert found(out["on"], ALL) == {}
+    leaks = found(out["on"], ALL)
+    # the known leak below (theme terms of a number dictated over turns) is its own strict xfail test
+    for secret, files in list(leaks.items()):
+        if secret in DICTATED and set(files) <= set(THEME_TERM_FILES):
+            del leaks[secret]
+    assert leaks == {}
     assert found({f"line{i}": s for i, s in enumerate(said)}, ALL) == {}
+    assert found(out["on"], ["Олег Смирнов", "Zoltan Kowalczyk"]) == {}
+    ids = set(re.findall(r"call-[a-z]{10}", out["on"]["calls.csv"]))
+    assert len(ids) == 2 and all(PSEUDONYM_RE.match(c) for c in ids)
+    assert all(c in out["on"]["report/tables/statements.csv"] for c in ids)
+    tags = ["[телефон]", "[имя]", "[email]", "[карта]", "[паспорт]", "[ИНН]", "[СНИЛС]", "[phone]", "[name]",
+            "[card]", "[passport]", "[SSN]"]
+    assert [t for t in tags if t not in out["on"]["calls.json"]] == []
 
 
 def test_every_secret_is_in_the_outputs_with_no_redact(chain):
@@ -159,17 +197,20 @@ def test_the_report_shows_what_customers_said_and_redacts_it(chain):
     off_report = {k: out["off"][k] for k in REPORT_FILES}
     in_report = found(off_report, ALL)
     kinds_in_report = {k for k, pairs in SECRETS.items() for s, _ in pairs if s in in_report}
-    # Measured: all 26 secrets are in tables/statements.csv and report.xlsx with --no-redact, 22 in
-    # report.html/.md (the English contact turn and "Игорь" are in no theme's top quotes). Bound: every
-    # kind, names with and without a cue word, all 26 in the statement table.
+    # Measured: all the secrets said in the calls are in tables/statements.csv and report.xlsx with
+    # --no-redact, 22 of them in report.html/.md (the rest are in no theme's top quotes). Bound: every
+    # kind, names with and without a cue word, all of them in the statement table, 20 in report.md.
     assert kinds_in_report == set(SECRETS), sorted(set(SECRETS) - kinds_in_report)
     names = dict(SECRETS["name"])
     assert any(names[s] for s in in_report if s in names) and any(not names[s] for s in in_report if s in names)
     table = out["off"]["report/tables/statements.csv"].lower()
-    assert [s for s in ALL if s.lower() not in table] == []
+    said_in_calls = [s for s in ALL if s.lower() in (RU_CALL + EN_CALL).lower()]
+    assert [s for s in said_in_calls if s.lower() not in table] == []
     assert len(found({"md": out["off"]["report/report.md"]}, ALL)) >= 20
     on_report = {k: out["on"][k] for k in REPORT_FILES}
-    assert found(on_report, in_report) == {}
+    # report.xlsx holds the themes sheet: the known leak of test_theme_terms_carry_no_piece_of_... aside
+    assert found(on_report, [s for s in in_report if s not in DICTATED]) == {}
+    assert found({k: v for k, v in on_report.items() if k != "report/report.xlsx"}, in_report) == {}
     md = out["on"]["report/report.md"].replace("\\[", "[").replace("\\]", "]")  # Markdown escapes brackets
     for tag in ("[имя]", "[name]", "[карта]", "[card]", "[телефон]", "[ИНН]", "[паспорт]", "[SSN]"):
         assert tag in md, tag

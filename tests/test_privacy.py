@@ -166,6 +166,7 @@ def test_field_case_phone_and_name_in_file_name_reach_no_output(tmp_path):
 
 
 # ---- every kind, invented, both languages ------------------------------------------------------
+@pytest.mark.slow  # two whole CLI chains (~30 s); the fast version is tests/test_behaviour_privacy.py
 def test_every_kind_in_every_output_redacted_and_kept_with_no_redact(tmp_path):
     calls = tmp_path / "calls"
     calls.mkdir()
