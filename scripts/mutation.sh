@@ -35,7 +35,13 @@ spec() {
                  x__units_of_call x_rule_scores x_rule_proba x_non_statement x_context_kind x__substantive x__flagged \
                  x_find_opening x__extend x__question x_extract_units x_spans_match x_unit_labels)|tests/test_mut_extract.py" ;;
     transcribe) echo "nlp/transcribe.py|nlp.transcribe.*|tests/test_mut_transcribe.py tests/test_transcribe.py" ;;
-    themes)    echo "nlp/themes.py|nlp.themes.*|tests/test_mut_themes.py tests/test_themes.py" ;;
+    # core: the model (fit, clusters, merge, prune, scores, predict), identical texts, build_themes with
+    # kept ids and emerging themes; labels, terms and the themes file are left out (phrase_labels alone
+    # has ~400 mutants and its tests run the e5 model on gold themes)
+    themes)    echo "nlp/themes.py|$(printf 'nlp.themes.%s__* ' x_text_key x_unify x__centroids x__unit \
+                 'xǁThemeModelǁfit' 'xǁThemeModelǁ_scores' 'xǁThemeModelǁ_cluster' 'xǁThemeModelǁ_merge' \
+                 'xǁThemeModelǁ_prune' 'xǁThemeModelǁtransform' 'xǁThemeModelǁpredict' 'xǁThemeModelǁpredict_scores' \
+                 x_build_themes)|tests/test_mut_themes.py tests/test_themes.py" ;;
     # core: statistics, step kinds, calibration, the adherence decision and the matching arithmetic;
     # the e5 matching itself (match_calls, coverage) takes 10-40 s a test and is left to test_gaps.py
     gaps)      echo 'nlp/gaps/stats.py nlp/gaps/kinds.py nlp/gaps/calibration.py nlp/gaps/adherence.py nlp/gaps/matching.py|nlp.gaps.stats.* nlp.gaps.kinds.* nlp.gaps.calibration.* nlp.gaps.adherence.* nlp.gaps.matching.x__per_step__* nlp.gaps.matching.x__excl__* nlp.gaps.matching.x__step_spread__*|tests/test_mut_gaps.py tests/test_gaps.py tests/test_gaps_kinds.py|"-k", "not by_meaning and not adherence_and_evidence and not tables_csvs and not coverage_with_theme and not present_paraphrased_absent and not complementary_calls"' ;;
