@@ -223,7 +223,10 @@ def test_non_statement(feats, reason):
     ({"n_words": 1 / 40, "al_ask_need": 1, "after_agent_q": 1, "al_ask_name": 1}, "none", "none"),
     ({"n_words": 1 / 40, "al_ask_need": 1, "after_agent_q": 1, "c_ack": 1}, "none", "none"),
     ({"n_words": 1 / 40, "al_ask_need": 1, "after_agent_q": 1, "c_name_intro": 1}, "none", "none"),
-    ({"n_words": 1 / 40, "al_ask_need": 1, "after_agent_q": 1}, "objection", "objection"),
+    # a bare answer to a need question keeps another kind only with that kind's own cues
+    ({"n_words": 1 / 40, "al_ask_need": 1, "after_agent_q": 1}, "objection", "need"),
+    ({"n_words": 2 / 40, "al_ask_need": 1, "after_agent_q": 1, "c_price_high": 1}, "objection", "objection"),
+    ({"n_words": 9 / 40, "al_ask_need": 1, "after_agent_q": 1}, "objection", "objection"),
     ({"al_ask_motive": 1, "c_life_event": 1}, "need", "motive"),
     ({"a_ask_motive": 1, "c_purpose": 1}, "need", "motive"),
     ({"a_ask_motive": 1, "c_problem": 1}, "need", "motive"),
