@@ -308,3 +308,50 @@ def test_personal_lemmas_and_name_like():
     docs = R.drop_personal_lemmas([["karen", "window", "ольга", "price"]], texts, lambda ps: [[p.lower()] for p in ps])
     assert docs == [["window", "price"]]
     assert list(R.iter_kinds()) == list(R.KINDS)
+
+
+# ---- the rules file, read afresh ------------------------------------------------------------------
+@pytest.fixture
+def fresh_rules():
+    # the rules are read once per process (lru_cache); these cases read them again, so that what is
+    # loaded from rules/redact.json is checked, not only what an earlier test left in the cache
+    for f in (R._rules, R._id_rules, R.personal_id):
+        f.cache_clear()
+    yield R._rules()
+    for f in (R._rules, R._id_rules, R.personal_id):
+        f.cache_clear()
+
+
+def test_rules_read_from_the_file_drive_every_kind(fresh_rules):
+    r = fresh_rules
+    assert r.tag("phone", "ru") == "[телефон]" and r.tag("name", "en") == "[name]" and r.cue_window == 40
+    assert (r.min_digits, r.cue_min_digits, r.max_fillers) == (10, 7, 3)
+    assert {p.kind for p in r.patterns} == set(R.KINDS) - {"name"}
+    assert [p.check for p in r.patterns if p.check] == ["luhn", "inn"]
+    assert sum(p.cue is not None for p in r.patterns) == 7
+    assert r.numbers["девятьсот"] == ("hundreds", 900) and r.numbers["double"] == ("repeat", 2)
+    cases = [
+        ("card 4111 1111 1111 1112", "en", "card [card]"),                       # cue, no Luhn
+        ("4111 1111 1111 1111", "en", "[card]"),                                 # Luhn, no cue
+        ("ИНН 7707083894", "ru", "ИНН [ИНН]"), ("код 7707083893", "ru", "код [ИНН]"),
+        ("СНИЛС 11223344595", "ru", "СНИЛС [СНИЛС]"), ("SSN 123456789", "en", "SSN [SSN]"),
+        ("паспорт 4508 123456", "ru", "паспорт [паспорт]"), ("a@b.io", "en", "[email]"),
+        ("мой телефон сто двадцать три сорок пять шестьдесят семь", "ru", "мой телефон [телефон]"),
+        ("сто двадцать три сорок пять шестьдесят семь", "ru", "сто двадцать три сорок пять шестьдесят семь"),
+        ("восемь девятьсот шестнадцать - сто двадцать три, сорок пять шестьдесят семь", "ru", "[телефон]"),
+        ("восемь девятьсот шестнадцать сто двадцать три сорок пять шестьдесят семь тысяч", "ru",
+         "восемь девятьсот шестнадцать сто двадцать три сорок пять шестьдесят семь тысяч"),
+        ("на 2026-09-14 число", "ru", "на 2026-09-14 число"),
+        ("восемь девятьсот шестнадцать, ага, сто двадцать три сорок пять шестьдесят семь", "ru", "[телефон]"),
+        ("Меня зовут Соня.", "ru", "Меня зовут [имя]."), ("моя фамилия Квасникова", "ru", "моя фамилия [имя]"),
+        ("I'm fine.", "en", "I'm fine."), ("The company name is Fossil Gas.", "en", "The company name is Fossil Gas."),
+        ("my name is john calling", "en", "my name is [name] calling"),
+        ("my name is john kowalski", "en", "my name is [name]"),
+        ("We met John today.", "en", "We met [name] today."), ("Bill me later.", "en", "Bill me later."),
+        ("Спасибо, Ольга.", "ru", "Спасибо, [имя]."), ("спасибо анна", "ru", "спасибо [имя]"),
+        ("а вера есть", "ru", "а вера есть"),
+    ]
+    for text, lang, want in cases:
+        assert R.redact(text, lang) == want, text
+    assert R.personal_id("2026-09-14_10-30-00_incoming") is False and R.personal_id("2026-09-14_Ivan") is True
+    assert R.personal_id("+7916123") is True and R.personal_id("rec 1234567") is False
