@@ -315,10 +315,10 @@ def test_personal_lemmas_and_name_like():
 def fresh_rules():
     # the rules are read once per process (lru_cache); these cases read them again, so that what is
     # loaded from rules/redact.json is checked, not only what an earlier test left in the cache
-    for f in (R._rules, R._id_rules, R.personal_id):
+    for f in (R._rules, R._id_rules, R.personal_id, R._ru_name_score):
         f.cache_clear()
     yield R._rules()
-    for f in (R._rules, R._id_rules, R.personal_id):
+    for f in (R._rules, R._id_rules, R.personal_id, R._ru_name_score):
         f.cache_clear()
 
 
