@@ -128,6 +128,7 @@ def run_chain(inputs: Path, work: Path, redact_on: bool) -> tuple[dict[str, str]
 
 
 # ---- the handed field case ---------------------------------------------------------------------
+@pytest.mark.slow  # three CLI chains and `run` (~20 s); personal file names: tests/test_behaviour_privacy.py
 @pytest.mark.skipif(not FIELD.is_dir(), reason="field data not present")
 def test_field_case_phone_and_name_in_file_name_reach_no_output(tmp_path):
     files, said, store = run_chain(FIELD, tmp_path / "on", redact_on=True)

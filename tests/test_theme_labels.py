@@ -54,6 +54,7 @@ def check_label(label: str, member_texts: list[str], lang: str) -> str | None:
     return None
 
 
+@pytest.mark.slow  # every gold theme of data/train (>1000 labels, ~14 s); the label rules have fast tests below
 def test_labels_of_every_gold_theme():
     sets = list(_gold_sets())
     if not sets:
