@@ -355,3 +355,52 @@ def test_rules_read_from_the_file_drive_every_kind(fresh_rules):
         assert R.redact(text, lang) == want, text
     assert R.personal_id("2026-09-14_10-30-00_incoming") is False and R.personal_id("2026-09-14_Ivan") is True
     assert R.personal_id("+7916123") is True and R.personal_id("rec 1234567") is False
+
+
+# ---- checksums against their published definitions -------------------------------------------------
+def _luhn_reference(digits):
+    # ISO/IEC 7812-1: from the right, every second digit doubled, digits of the product summed
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d // 10 + d % 10
+    return total % 10 == 0
+
+
+def _inn_digit(digits, weights):
+    # Russian tax id (ФНС): sum of digit x weight, mod 11, mod 10
+    return sum(int(c) * w for c, w in zip(digits, weights)) % 11 % 10
+
+
+def test_checksums_agree_with_their_definitions_on_random_numbers():
+    import random
+
+    rng = random.Random(20261130)
+    for _ in range(300):
+        n = "".join(rng.choice("0123456789") for _ in range(rng.choice([12, 13, 16, 19])))
+        assert R.luhn_ok(n) is _luhn_reference(n), n
+    w10 = [2, 4, 10, 3, 5, 9, 4, 6, 8]
+    w11, w12 = [7, 2, 4, 10, 3, 5, 9, 4, 6, 8], [3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8]
+    for _ in range(300):
+        head = "".join(rng.choice("0123456789") for _ in range(9))
+        inn = head + str(_inn_digit(head, w10))
+        assert R.inn_ok(inn) or len(set(inn)) == 1, inn
+        assert not R.inn_ok(head + str((int(inn[-1]) + 1) % 10)), inn
+        head = "".join(rng.choice("0123456789") for _ in range(10))
+        d11 = str(_inn_digit(head, w11))
+        inn = head + d11 + str(_inn_digit(head + d11, w12))
+        assert R.inn_ok(inn) or len(set(inn)) == 1, inn
+        assert not R.inn_ok(inn[:-1] + str((int(inn[-1]) + 1) % 10)), inn
+        assert not R.inn_ok(head + str((int(d11) + 1) % 10) + inn[-1]), inn
+    # real organisations' ids
+    for inn in ("7707083893", "7736050003", "7736207543", "7706107510", "7708004767", "7740000076", "7712040126"):
+        assert R.inn_ok(inn), inn
+
+
+def test_small_edges():
+    assert R._lang("ru-RU", "x") == "ru" and R._lang("EN", "x") == "en"
+    assert R.redact_turns(["phone 8 916 123 45 67"], "ru") == ["phone [телефон]"]
+    assert R.redact(123) == 123
+    assert R.safe_path("/x.wav") == "/x.wav"
+    assert R.safe_path("+79161234567.abcde") == "[…].abcde"          # a suffix of up to 6 characters stays
+    assert R.safe_path("+79161234567.abcdef") == "[…]"
