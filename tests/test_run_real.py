@@ -1,4 +1,4 @@
-"""`callbridge demo` and `callbridge run` end to end on real recordings, nothing mocked: the first 15 s
+"""`callbridge demo` and `callbridge run` end to end on real recordings, nothing mocked: the first 11 s
 of two bundled sample calls (one Russian with the agent on the left, one English with the agent on the right) go through the real
 Whisper model, roles, metadata, extraction, themes, script gaps and the report. A rerun skips both
 recordings without loading the model. (The whole ten-minute sample is the README's `callbridge demo`.)
@@ -19,7 +19,7 @@ from nlp.audio import decode
 from nlp.store import Store
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
-CROP_S = 15.0
+CROP_S = 11.0  # the agent's greeting and most of the customer's first turn in both calls
 # call -> the agent's channel (data/sample/manifest.csv)
 CALLS = {"ru-windows-01": "left", "en-windows-02": "right"}
 
@@ -34,7 +34,7 @@ def _write_wav(path: Path, ch: np.ndarray) -> None:
 
 @pytest.fixture(scope="module")
 def small_sample(tmp_path_factory):
-    """A copy of data/sample with the two calls cut to their first 15 s (same stems, so the sample's
+    """A copy of data/sample with the two calls cut to their first 11 s (same stems, so the sample's
     metadata rows match them)."""
     if not (SAMPLE / "calls").is_dir():
         pytest.skip("data/sample is missing")
