@@ -300,3 +300,98 @@ def test_offer_recommendations_cut_and_same_label_once():
     needs.append(theme("need", "late", "Late", 20, terms=["zzzq"]))              # 9th: only the first 8 count
     recs = rec.offer_recommendations(data(themes={"need": needs}), OFFER, TR, VectorCache(vecs))
     assert [r["theme_id"] for r in recs] == ["n0", "n1", "n2", "n3", "n4", "n5"]
+
+
+# ---- second round: cases the first mutation run showed unguarded ---------------------------------
+TR_RU = translations()["ru"]
+
+
+def test_read_offer_errors_say_which_file_and_what_to_do(tmp_path):
+    p = tmp_path / "offer.md"
+    p.write_text("", encoding="utf-8")
+    with pytest.raises(InputFormatError) as e:
+        rec.read_offer(p)
+    assert e.value.path == str(p) and "offer's text" in e.value.hint
+    with pytest.raises(InputFormatError) as e:
+        rec.read_offer(tmp_path / "none.md")
+    assert e.value.path == str(tmp_path / "none.md") and "UTF-8" in e.value.hint
+
+
+def test_russian_comparison_and_support():
+    d = data()
+    d.lang = "ru"
+    w = rec.Wording(TR_RU, "ru")
+    assert rec._compare_lost_won(d, w, won=1, lost=3) == \
+        "; оно звучит в 3 из 4 проигранных звонков (75%) и в 1 из 4 выигранных звонков (25%)"
+    members = {("objection", "keys"): {"c4", "c5", "c6"}}
+    recs = rec.script_recommendations(
+        SimpleNamespace(**{**vars(d), "members": members}),
+        {"objections": [_objection("keys", "none", "Нет ключей")], "steps": []}, TR_RU)
+    assert recs[0]["text"] == ("Добавьте в скрипт ответ на возражение «Нет ключей»: ни один шаг скрипта на него не "
+                               "отвечает; оно звучит в 3 из 4 проигранных звонков (75%) и в 0 из 4 выигранных "
+                               "звонков (0%).")
+    assert recs[0]["support"]["text"] == "Опора: 3 из 10 звонков (30%), где клиенты это говорят; выиграно 0, проиграно 3."
+
+
+def test_objection_pooling_support_floor_and_order():
+    members = {("objection", "a"): {"c0"}, ("objection", "fine"): {"c1", "c2"},
+               ("objection", "b1"): {"c4", "c5"}, ("objection", "b2"): {"c6"},
+               ("objection", "c1"): {"c0", "c1"}, ("objection", "c2"): {"c2", "c3"}}
+    index = {("objection", "b1"): theme("objection", "b1", "Too far", 2, base_label="too far"),
+             ("objection", "b2"): theme("objection", "b2", "Слишком далеко", 1, base_label="Too far!")}
+    objs = [_objection("fine", "handled", "Fine"),                     # handled first: the rest still count
+            _objection("a", "none", "Anecdote"),                       # one call: below the floor, the rest go on
+            _objection("b1", "none", "Too far"), _objection("b2", "none", "Слишком далеко"),  # one objection
+            _objection("c1", "weak", "Same", "s1", "Step one"), _objection("c2", "weak", "Same", "s2", "Step two"),
+            _objection("gone", "none", "No members")]
+    recs = rec.script_recommendations(data(theme_index=index, members=members), {"objections": objs, "steps": []}, TR)
+    got = {(r["theme_id"], r["step_id"]): r["n_calls"] for r in recs}
+    assert got == {("b1", None): 3, ("c1", "s1"): 2, ("c2", "s2"): 2}
+
+
+def test_offer_candidates_at_the_floor_and_fields():
+    vecs = {L1: [1, 0, 0, 0], L2: [0, 1, 0, 0], "Edge": [0, 0, 1, 0]}
+    d = data(themes={"need": [theme("need", "edge", "Edge", rec.min_support(10), terms=["zzzq"])]})
+    (r,) = rec.offer_recommendations(d, OFFER, TR, VectorCache(vecs))
+    assert r["theme_id"] == "edge" and r["n_calls"] == 2 and r["step_id"] is None and r["state"] is None
+    assert r["detail"] == f"Closest offer line: “{L1}” (similarity 0.00)."
+    # an offer without a sentence: no closest line to show
+    (r,) = rec.offer_recommendations(d, "# Title only\n", TR, VectorCache(vecs))
+    assert r["detail"] == ""
+
+
+def test_offer_background_comes_from_the_reports_calls():
+    # 10 statements of the report's calls, all 0.5 +- 0.1 from L1: a theme at 0.8 is unusually close (z = 3)
+    bg = {f"said {i}": [0.5 + (0.1 if i % 2 else -0.1), 0.0, 0.8, 0.0] for i in range(10)}
+    vecs = {L1: [1, 0, 0, 0], L2: [0, 1, 0, 0], "Near delivery": [0.8, 0.0, 0.0, 0.6], **bg,
+            **{f"other call {i}": [0.9, 0.0, 0.0, 0.0] for i in range(10)}}
+    t = theme("need", "near", "Near delivery", 5, terms=["zzzq"])
+    statements = [(f"c{i}", f"said {i}") for i in range(10)] + [("gone", f"other call {i}") for i in range(10)]
+    d = data(themes={"need": [t]}, statements=statements)
+    assert rec.offer_recommendations(d, OFFER, TR, VectorCache(vecs)) == []          # mentioned by z-score
+    # without the background the raw cosine (0.8 < 0.9) says not mentioned
+    assert len(rec.offer_recommendations(data(themes={"need": [t]}), OFFER, TR, VectorCache(vecs))) == 1
+
+
+def test_match_offer_edges_of_the_measures():
+    # identical background similarities: no spread, yet the closer theme is still the closer one
+    bg = {f"b{i}": [0.5, 0.0, 0.866, 0.0] for i in range(10)}
+    vecs = {L1: [1, 0, 0, 0], L2: [0, 1, 0, 0], "Closer": [0.6, 0.0, 0.8, 0.0], **bg}
+    out = rec.match_offer([theme("need", "c", "Closer", 3, terms=["zzzq"])], OFFER, VectorCache(vecs), list(bg))
+    assert out[("need", "c")].mentioned
+    # raw cosine: the best line may be the second one
+    vecs = {L1: [1, 0, 0, 0], L2: [0, 1, 0, 0], "One day": [0.1, 0.95, 0, 0]}
+    out = rec.match_offer([theme("need", "d", "One day", 3, terms=["zzzq"])], OFFER, VectorCache(vecs))
+    assert out[("need", "d")].line == L2 and out[("need", "d")].mentioned
+    vecs = {L1: [1, 0, 0, 0], L2: [0, 1, 0, 0], "X": [0, 0, 1, 0], "Smart TV.": [0, 0, 0, 1]}
+    # half of the key lemmas in the offer is enough; only the first five terms count
+    half = theme("need", "h", "X", 3, terms=["delivery", "zzzq"])
+    sixth = theme("need", "s", "X", 3, terms=["aaaq", "bbbq", "cccq", "dddq", "eeeq", "delivery"])
+    stop = theme("need", "t", "X", 3, terms=["the", "and"])
+    three = theme("need", "3", "X", 3, terms=["day"])
+    two = theme("need", "2", "X", 3, terms=["tv"])
+    out = rec.match_offer([half, sixth, stop, three, two], OFFER + "\nSmart TV.\n", VectorCache(vecs))
+    assert out[("need", "h")].mentioned and out[("need", "h")].lemma_share == 0.5
+    assert not out[("need", "s")].mentioned and out[("need", "s")].lemma_share == 0.0
+    assert not out[("need", "t")].mentioned and out[("need", "t")].lemma_share == 0.0
+    assert out[("need", "3")].mentioned and not out[("need", "2")].mentioned
