@@ -131,49 +131,81 @@ def _is_recording(path: str | None) -> bool:
 
 
 def transcode_opus(src: str | os.PathLike, dst: str | os.PathLike) -> float:
-    """Transcode the recording `src` to Ogg/Opus at `dst` (16 kHz, mono or stereo as the source,
+    """Transcode the recording `src` to Ogg/Opus at `dst` (16 kHz, mono or stereo as decoded,
     OPUS_BITRATE bit/s) with PyAV (FFmpeg's libraries; no ffmpeg binary needed). Returns the
     written duration in seconds. Raises AudioError when the file cannot be read or holds no audio;
-    `dst` is then removed."""
-    import av
+    `dst` is then removed.
 
-    from .audio import _av_reason
+    The samples come from `nlp.audio.decode`, the transcriber's own decoding, so the copy has the
+    timeline the turn times were measured on (undecodable packets and timestamp gaps kept as
+    silence) and plays whatever was transcribed: AMR from phone recorders goes through OpenCORE,
+    whose DTX frames FFmpeg's own decoder rejects (the whole copy used to fail on them)."""
+    import av
+    import numpy as np
+
+    from .audio import SAMPLE_RATE, _av_reason, decode
     from .errors import AudioError
 
     dst = Path(dst)
+    try:
+        data = decode(src).channels
+    except AudioError as e:
+        raise AudioError(f"cannot transcode: {e.message}", hint=e.hint, path=str(src)) from None
     written = 0
     try:
-        with av.open(str(src)) as inp:
-            streams = [s for s in inp.streams if s.type == "audio"]
-            if not streams:
-                raise AudioError("no audio stream", path=str(src))
-            ins = streams[0]
-            layout = "stereo" if (ins.codec_context.channels or 1) >= 2 else "mono"
-            with av.open(str(dst), "w", format="ogg") as out:
-                st = out.add_stream("libopus", rate=OPUS_RATE, layout=layout)
-                st.codec_context.bit_rate = OPUS_BITRATE
-                res = av.AudioResampler(format="s16", layout=layout, rate=OPUS_RATE)
-                for frame in inp.decode(ins):
-                    frame.pts = None
-                    for f in res.resample(frame):
-                        written += f.samples
-                        for pkt in st.encode(f):
-                            out.mux(pkt)
-                for f in res.resample(None):
+        layout = "stereo" if data.shape[0] == 2 else "mono"
+        with av.open(str(dst), "w", format="ogg") as out:
+            st = out.add_stream("libopus", rate=OPUS_RATE, layout=layout)
+            st.codec_context.bit_rate = OPUS_BITRATE
+            res = av.AudioResampler(format="s16", layout=layout, rate=OPUS_RATE)
+            step = SAMPLE_RATE  # one second per frame: the encoder cuts it into Opus frames
+            for i in range(0, data.shape[1], step):
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data[:, i:i + step]), format="fltp",
+                                                   layout=layout)
+                frame.sample_rate = SAMPLE_RATE
+                for f in res.resample(frame):
                     written += f.samples
                     for pkt in st.encode(f):
                         out.mux(pkt)
-                for pkt in st.encode(None):
+            for f in res.resample(None):
+                written += f.samples
+                for pkt in st.encode(f):
                     out.mux(pkt)
+            for pkt in st.encode(None):
+                out.mux(pkt)
         if not written:
-            raise AudioError("no audio decoded", path=str(src))
+            raise AudioError("cannot transcode: no audio decoded", path=str(src))
     except AudioError:
         dst.unlink(missing_ok=True)
         raise
-    except Exception as e:  # PyAV's many error classes: the file is damaged or not audio
+    except Exception as e:  # PyAV's many error classes: the encoder or the disk failed
         dst.unlink(missing_ok=True)
         raise AudioError(f"cannot transcode: {_av_reason(e)}", path=str(src)) from None
     return written / OPUS_RATE
+
+
+# Codecs a browser's <audio> plays (checked in headless Chromium on tests/data/audio/codecs: AMR, 3GP,
+# G.722 and GSM 6.10 WAV fail with MEDIA_ERR_SRC_NOT_SUPPORTED, a player that never plays).
+_PLAYABLE_CODECS = frozenset({"pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_f32le", "pcm_u8", "pcm_mulaw",
+                              "pcm_alaw", "mp3", "mp3float", "aac", "opus", "vorbis", "flac"})
+_UNPLAYABLE_SUFFIXES = frozenset({".3gp", ".3g2", ".caf", ".aif", ".aiff", ".aifc", ".au"})
+
+
+def browser_unplayable(path: str | os.PathLike) -> str:
+    """"" when a browser's <audio> plays the recording at `path`, else what stops it (the codec or
+    container, for a message). A file PyAV cannot open is left to the browser ("")."""
+    import av
+
+    suffix = Path(path).suffix.lower()
+    if suffix in _UNPLAYABLE_SUFFIXES:
+        return f"{suffix[1:].upper()} files"
+    try:
+        with av.open(str(path)) as c:
+            streams = c.streams.audio
+            name = streams[0].codec_context.name if streams else ""
+    except Exception:  # PyAV's many error classes: let the browser try
+        return ""
+    return "" if not name or name in _PLAYABLE_CODECS else name
 
 
 def _audio_for(cid: str, source: str | None, mode: str, name: str, work: Path, final: Path,
@@ -192,6 +224,11 @@ def _audio_for(cid: str, source: str | None, mode: str, name: str, work: Path, f
         target = src.resolve()
         if gate.enabled and safe_path(target) != str(target):
             warn(f"recording of call {gate.call_id(cid)} not linked: its path holds personal data ({shown}); "
+                 "use --explorer-audio copy")
+            return None
+        codec = browser_unplayable(target)
+        if codec:
+            warn(f"recording of call {gate.call_id(cid)} not linked: browsers cannot play {codec} ({shown}); "
                  "use --explorer-audio copy")
             return None
         try:

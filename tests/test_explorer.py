@@ -255,3 +255,43 @@ def test_transcode_refuses_a_damaged_file(tmp_path):
     assert not (tmp_path / "bad.opus").exists()
     seconds = transcode_opus(write_wav(tmp_path / "ok.wav", seconds=3.0, channels=1), tmp_path / "ok.opus")
     assert seconds == pytest.approx(3.0, abs=0.05)
+
+
+CODECS = Path(__file__).parent / "data" / "audio" / "codecs"
+
+
+def test_copy_plays_phone_recorder_amr_on_the_transcribed_timeline(tmp_path):
+    # AMR-NB/3GP with DTX frames: FFmpeg's own decoder stops at the first one ("not implemented"),
+    # so a copy made with it failed for every phone-recorder file; the transcriber's decoding does not
+    from nlp.audio import decode
+
+    import av
+
+    for name in ("speech.dtx.amr", "speech.dtx.3gp"):
+        seconds = transcode_opus(CODECS / name, tmp_path / f"{name}.opus")
+        assert seconds == pytest.approx(decode(CODECS / name).duration, abs=0.05)
+        with av.open(str(tmp_path / f"{name}.opus")) as c:
+            assert c.streams.audio[0].codec_context.name == "opus" and c.duration / 1e6 == pytest.approx(seconds, abs=0.1)
+
+
+def test_link_leaves_out_what_a_browser_cannot_play(tmp_path):
+    # Chromium fails AMR, 3GP, G.722 and GSM with MEDIA_ERR_SRC_NOT_SUPPORTED: a player that never plays
+    from nlp.explorer import browser_unplayable
+
+    unplayable = {p.name for p in CODECS.iterdir() if browser_unplayable(p)}
+    assert unplayable == {"speech.dtx.amr", "speech.dtx.3gp", "speech.g722", "speech.g722.wav", "speech.gsm.wav"}
+    st = make_store(tmp_path / "store", "en", n=6)
+    folder = tmp_path / "rec"
+    folder.mkdir()
+    for cid, name in (("en-call-000", "speech.dtx.amr"), ("en-call-001", "speech.opus.ogg")):
+        (folder / name).write_bytes((CODECS / name).read_bytes())
+        st.db.execute("UPDATE calls SET status='transcribed', source_path=? WHERE call_id=?", (str(folder / name), cid))
+    st.db.commit()
+    res = build_report(st, tmp_path / "link", redact=False, explorer_audio="link")
+    assert res.explorer.n_audio == 1 and parse(res.explorer.pages["en-call-000"]).audio == []
+    (w,) = res.explorer.warnings
+    assert "en-call-000" in w and "cannot play" in w and "--explorer-audio copy" in w
+    res = build_report(st, tmp_path / "copy", redact=False, explorer_audio="copy")
+    st.close()
+    assert res.explorer.n_audio == 2 and res.explorer.warnings == []
+    assert parse(res.explorer.pages["en-call-000"]).audio == ["../audio/en-call-000.opus"]
