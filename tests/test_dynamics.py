@@ -3,6 +3,8 @@ aggregates, and the report's dynamics table and section (with redaction on and o
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -250,6 +252,16 @@ def test_report_writes_dynamics_table_and_section(tmp_path):
     assert pd.isna(row.overlap_s) and row.timed == 1 and row.overlap_measured == 0
     stereo = df[df.overlap_measured == 1].iloc[0]
     assert stereo.overlap_s == 1.0 and stereo.interruptions_by_customer == 1
+    # whole numbers stay whole next to unknown cells (the stereo call's interruptions, a call without
+    # a needs question): "2", never "2.0"
+    import csv
+
+    with open(res.out_dir / "tables/dynamics.csv", encoding="utf-8-sig", newline="") as f:
+        raw = list(csv.DictReader(f))
+    whole = ("agent_turns", "agent_questions", "interruptions_by_agent", "interruptions_by_customer",
+             "needs_question_turn", "timed", "overlap_measured")
+    assert all(re.fullmatch(r"\d*", r[c]) for r in raw for c in whole), [(r[c]) for r in raw for c in whole]
+    assert any(r["needs_question_turn"] == "" for r in raw) and any(r["interruptions_by_customer"] == "1" for r in raw)
     groups = pd.read_csv(res.out_dir / "tables/dynamics_groups.csv", encoding="utf-8-sig")
     assert {"all", "agent", "outcome"} == set(groups.kind)
     assert groups[groups.kind == "all"].calls.iloc[0] == 13

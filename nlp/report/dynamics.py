@@ -19,6 +19,10 @@ SHOWN: tuple[tuple[str, str], ...] = (
     ("interruptions_by_customer", "count"), ("overlap_s", "sec"), ("silence_share", "share"),
     ("needs_question_s", "sec"))
 _FORMAT = dict(SHOWN)
+# dynamics.csv columns of whole numbers (0/1 flags, counts, a turn index), some of them possibly unknown
+_WHOLE = ("timed", "overlap_measured", "agent_turns", "customer_turns", "agent_words", "customer_words",
+          "agent_questions", "customer_questions", "interruptions_by_agent", "interruptions_by_customer",
+          "needs_question_turn")
 
 
 def fmt(value: float | None, kind: str, sec: str = "s") -> str:
@@ -119,5 +123,8 @@ def frames(ctx_dyn: dict[str, Any]) -> dict[str, Any]:
 
     cols = ["call_id", "agent", "outcome"] + list(dyn.COLUMNS[1:])
     gcols = ["kind", "group", "calls", "timed_calls"] + [f"{p}_{m}" for m in dyn.METRICS for p in ("median", "n")]
-    return {"dynamics": pd.DataFrame(ctx_dyn["csv"], columns=cols),
-            "dynamics_groups": pd.DataFrame(ctx_dyn["groups_csv"], columns=gcols + ["note"])}
+    calls = pd.DataFrame(ctx_dyn["csv"], columns=cols)
+    # counts and turn indexes stay whole numbers next to empty (unknown) cells: a plain column with
+    # one None becomes float and would write "2.0" for the turn index and "0.0" interruptions
+    calls = calls.astype({c: "Int64" for c in _WHOLE})
+    return {"dynamics": calls, "dynamics_groups": pd.DataFrame(ctx_dyn["groups_csv"], columns=gcols + ["note"])}
