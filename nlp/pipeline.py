@@ -132,11 +132,13 @@ def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, stor
         script: str | os.PathLike | None = None, offer: str | os.PathLike | None = None,
         metadata: str | os.PathLike | None = None, lang: str | None = None, redact: bool = True,
         include_uncertain: bool = False, transcribe_options: dict[str, Any] | None = None,
-        out: Callable[[str], None] | None = None, roles: dict[str, str] | str | None = None) -> RunResult:
+        out: Callable[[str], None] | None = None, roles: dict[str, str] | str | None = None,
+        explorer: bool = True, explorer_audio: str | None = None) -> RunResult:
     """Run every stage on `inputs` and write the report to `out_dir`; see the module doc.
 
     `roles`: speaker name -> role overrides for the transcripts (`--roles`, as
-    `nlp.importers.parse_roles_option` reads it)."""
+    `nlp.importers.parse_roles_option` reads it). `explorer`, `explorer_audio`: the call explorer
+    and its recordings, as for `nlp.report.build_report` (an unknown audio mode fails before any work)."""
     from .store import Store
 
     out_path = Path(out_dir)
@@ -158,6 +160,10 @@ def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, stor
         meta_table = read_metadata(metadata)
     if lang is not None and lang not in ("ru", "en"):
         raise InputFormatError(f"unknown report language {lang!r}", hint="use --lang ru or --lang en")
+    if explorer_audio is not None:
+        from .explorer import check_audio_mode
+
+        check_audio_mode(explorer_audio, redact)
     audio, transcripts, ignored = split_inputs(inputs, exclude=[script, offer, metadata])
     if not audio and not transcripts:
         raise InputFormatError("no recordings or transcripts found in the inputs",
@@ -242,7 +248,14 @@ def run(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, stor
 
         t = prog.start("report")
         result.report = build_report(store, out_path, lang=lang, offer_path=offer, redact=redact,
-                                     include_uncertain=include_uncertain)
+                                     include_uncertain=include_uncertain, explorer=explorer,
+                                     explorer_audio=explorer_audio)
+        ex = result.report.explorer
+        for w in ex.warnings if ex is not None else []:  # already redacted: a recording left out, and why
+            prog.log(f"explorer: warning: {w}")
+        if ex is not None:
+            prog.log(f"call explorer: {ex.index.parent.name}/{ex.index.name} (audio {ex.audio}: "
+                     f"{_n(ex.n_audio, 'recording')})")
         note = report_note(result.report)
         prog.log(note)
         result.stages.append(StageTiming("report", time.perf_counter() - t, note))

@@ -127,6 +127,8 @@ def test_run_fails_fast_on_bad_side_files(tmp_path):
     (tmp_path / "offer.md").write_text("")
     with pytest.raises(InputFormatError, match="offer"):
         run([tmp_path / "calls"], tmp_path / "out", offer=tmp_path / "offer.md", out=lambda m: None)
+    with pytest.raises(InputFormatError, match="explorer-audio"):
+        run([tmp_path / "calls"], tmp_path / "out", explorer_audio="mp3", out=lambda m: None)
     assert not (tmp_path / "out" / "store").exists()  # nothing was started
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputFormatError, match="no recordings or transcripts"):

@@ -31,6 +31,12 @@ def _check_lang(lang: Optional[str]) -> Optional[str]:
     return lang
 
 
+def _check_audio(mode: Optional[str]) -> Optional[str]:
+    if mode is not None and mode.strip().lower() not in ("link", "copy", "none"):
+        raise typer.BadParameter("use link, copy or none", param_hint="--explorer-audio")
+    return mode
+
+
 def _print_run(result) -> None:
     eprint(result.text())
     typer.echo(str(result.report.html))  # the one place the report's path is printed
@@ -62,8 +68,7 @@ def register(app: typer.Typer) -> None:
         from ..store import Store
 
         lang = _check_lang(lang)
-        if explorer_audio is not None and explorer_audio.strip().lower() not in ("link", "copy", "none"):
-            raise typer.BadParameter("use link, copy or none", param_hint="--explorer-audio")
+        explorer_audio = _check_audio(explorer_audio)
         with Store(store, create=False) as st:
             res = build_report(st, out, lang=lang, offer_path=offer, redact=not no_redact,
                                include_uncertain=include_uncertain, explorer=explorer,
@@ -101,6 +106,9 @@ def register(app: typer.Typer) -> None:
                                                 "tcp://HOST:PORT or scheduler.json (see `transcribe --help`)."),
         send_audio: bool = typer.Option(False, "--send-audio", help="With --scheduler: send the recordings' "
                                         "bytes to the workers instead of their paths."),
+        explorer: bool = typer.Option(True, "--explorer/--no-explorer", help=EXPLORER_HELP),
+        explorer_audio: Optional[str] = typer.Option(None, "--explorer-audio", help=EXPLORER_AUDIO_HELP,
+                                                     metavar="link|copy|none"),
     ) -> None:
         """Everything in one go: transcribe or import → extract → themes → script gaps → report.
 
@@ -111,12 +119,14 @@ def register(app: typer.Typer) -> None:
         from ..pipeline import run as run_pipeline
 
         given = parse_roles_option(roles)  # a bad option fails before any work
+        explorer_audio = _check_audio(explorer_audio)
         topts = check_transcribe_options(language="auto", device="auto", compute_type=None, model=None,
                                          agent_channel="auto", scheduler=scheduler, send_audio=send_audio)
         res = run_pipeline(inputs, out, store_dir=store, script=script, offer=offer, metadata=metadata,
                            lang=_check_lang(lang), redact=not no_redact, include_uncertain=include_uncertain,
                            roles=given, transcribe_options={k: topts[k] for k in ("scheduler", "send_audio")
-                                                            if k in topts})
+                                                            if k in topts},
+                           explorer=explorer, explorer_audio=explorer_audio)
         _print_run(res)
 
     @app.command("demo")
@@ -125,6 +135,8 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("callbridge-demo"), "--out", help="Folder for the demo's store and report."),
         lang: Optional[str] = typer.Option(None, "--lang", help=LANG_HELP),
         include_uncertain: bool = typer.Option(False, "--include-uncertain", help=UNCERTAIN_HELP),
+        explorer_audio: Optional[str] = typer.Option(None, "--explorer-audio", help=EXPLORER_AUDIO_HELP,
+                                                     metavar="link|copy|none"),
     ) -> None:
         """Run the whole pipeline on the bundled sample calls (data/sample/).
 
@@ -132,4 +144,5 @@ def register(app: typer.Typer) -> None:
         """
         from ..pipeline import demo as run_demo
 
-        _print_run(run_demo(out, lang=_check_lang(lang), include_uncertain=include_uncertain))
+        _print_run(run_demo(out, lang=_check_lang(lang), include_uncertain=include_uncertain,
+                            explorer_audio=_check_audio(explorer_audio)))
