@@ -53,6 +53,9 @@ def test_search_finds_a_phrase_and_lists_its_call(report):
         "phrase": search("бесплатный замер"),
         "hostile": search("pwned"),
         "none": search("совершенно отсутствующее слово"),
+        # Russian endings: the dictionary form finds the inflected word, and marks all of it
+        "inflected": search("рассрочка"),
+        "typed": search("ящик"),
         "filter": """(() => { const box = document.getElementById('q'); box.value = ''; box.dispatchEvent(new Event('input'));
             const s = document.getElementById('f-outcome'); s.value = 'won'; s.dispatchEvent(new Event('change'));
             return Array.from(document.querySelectorAll('#rows tr.call')).map(r => r.dataset.call); })()""",
@@ -67,6 +70,10 @@ def test_search_finds_a_phrase_and_lists_its_call(report):
     # the hostile turn is found and shown as text; nothing ran
     assert v["hostile"]["calls"] == ["ru-call-001"] and HOSTILE_SCRIPT in v["hostile"]["hits"][0]
     assert v["none"]["calls"] == [] and v["none"]["count"]
+    # "Хотим в рассрочку" (need 'installment', first wording): calls 2 and 8; "много ящиков": call 4
+    assert sorted(v["inflected"]["calls"]) == ["ru-call-002", "ru-call-008"], v["inflected"]
+    assert all("рассрочку" in h for h in v["inflected"]["hits"]) and v["inflected"]["marks"] == 2
+    assert v["typed"]["calls"] == ["ru-call-004"]
     assert v["filter"] == [f"ru-call-{i:03d}" for i in (0, 3, 5, 8)]  # won: i % 5 in (0, 3)
     assert v["pwned"] is None
     assert only_local(page, report.explorer.index.parent)

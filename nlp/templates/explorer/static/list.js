@@ -7,11 +7,30 @@
   var $ = function (id) { return document.getElementById(id); };
   var MAX_MATCHES = 3;
 
+  // Russian words change their endings ("рассрочка", "в рассрочку"; "пена", "пеной") and speech
+  // recognisers write "е" for "ё": turns are indexed with ё as е, and a query word of 4 letters or more
+  // loses a common inflection ending and matches every word that starts with what is left. No
+  // dictionary: a stem can also start an unrelated word ("пен" in "пенсия"); AND keeps phrases narrow.
+  var RU_ENDING = /(?:ами|ями|ого|его|ому|ему|ыми|ими|ая|яя|ое|ее|ые|ие|ый|ий|ой|ей|ую|юю|ом|ем|ам|ям|ах|ях|ов|ев|ть|а|я|о|е|ы|и|у|ю|ь|й)$/;
+  function fold(term) { return term.toLowerCase().replace(/ё/g, 'е'); }
+  function stem(term) {
+    var t = fold(term);
+    if (t.length < 4 || !/^[а-я]+$/.test(t)) return t;
+    var s = t.replace(RU_ENDING, '');
+    return s.length >= 3 ? s : t.slice(0, 3);
+  }
+
   var search = new MiniSearch({
     fields: ['text'],
     storeFields: [],
     idField: 'id',
-    searchOptions: { combineWith: 'AND', prefix: function (term, i, terms) { return i === terms.length - 1; } }
+    processTerm: fold,
+    searchOptions: {
+      combineWith: 'AND',
+      processTerm: stem,
+      // the word being typed, and every Russian stem, match as the start of a word
+      prefix: function (term, i, terms) { return i === terms.length - 1 || /^[а-я]{3,}$/.test(term); }
+    }
   });
   search.addAll(D.turns.map(function (t, i) { return { id: i, text: t[3] }; }));
 
@@ -26,16 +45,20 @@
     return template.replace(/\{(\w+)\}/g, function (m, k) { return k in values ? String(values[k]) : m; });
   }
 
-  // The query's words, for marking them in the matching turns (letters and digits of any script).
+  // The query's words as searched (see stem), for marking them in the matching turns.
   function queryTerms(q) {
-    return q.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(function (w) { return w.length > 0; });
+    return q.split(/[^\p{L}\p{N}]+/u).filter(function (w) { return w.length > 0; }).map(stem);
   }
 
   function escapeRe(s) { return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'); }
 
   function markedText(parent, text, terms) {
     if (!terms.length) { parent.appendChild(document.createTextNode(text)); return; }
-    var re = new RegExp('(' + terms.map(escapeRe).join('|') + ')', 'giu');
+    // a stem marks the whole word it starts; е in a query marks ё in the text too
+    var re = new RegExp('(' + terms.map(function (t) {
+      var e = escapeRe(t).replace(/е/g, '[её]');
+      return /^[а-я]{3,}$/.test(t) ? '(?<![\\p{L}\\p{N}])' + e + '[\\p{L}\\p{N}]*' : e;
+    }).join('|') + ')', 'giu');
     var pos = 0, m;
     while ((m = re.exec(text)) !== null) {
       if (m[0].length === 0) { re.lastIndex++; continue; }
