@@ -66,6 +66,8 @@ class CueRules:
         self.lead_skip = frozenset((lemmas(p, lang) or [p])[0] for g in ("greeting", "ack", "filler")
                                    for p in data["customer"].get(g, []) if " " not in p.strip())
         self._agent = self._compile(data["agent"])
+        self.question_lead = frozenset((lemmas(w, lang) or [w])[0] for w in data.get("agent_question", []))
+        self.echo_ignore = frozenset((lemmas(w, lang) or [w])[0] for w in data.get("echo_ignore", []))
 
     def _compile(self, groups: dict[str, list[str]]):
         by_first: dict[str, list[tuple[tuple[str, ...], str]]] = {}
@@ -178,6 +180,11 @@ def _units_of_call(call: Call, ans: list[Analysis], rules: CueRules, lang: str) 
     n_turns = max(len(call.turns), 1)
     cust_ord = 0
     last_agent: tuple[dict[str, int], dict[str, int], bool] = ({}, {}, False)
+    # Speech-recogniser transcripts have no "?": an unpunctuated agent sentence with a question word
+    # ("which account would you like to check") asks all the same. Kept apart from `after_agent_q`,
+    # which the shipped model was trained with, and used by `context_kind` only.
+    asked_unpunct = False
+    ask_lemmas: frozenset[str] = frozenset()
     context = ""
     # call-level: did the agent place the call ("I'm calling from...", «вы оставляли заявку»)? Then
     # the customer's first words answer the agent and are an opening only if they state a reason.
@@ -208,6 +215,9 @@ def _units_of_call(call: Call, ans: list[Analysis], rules: CueRules, lang: str) 
                 is_q = any(t.text == "?" for t in toks)
                 cs0, ce0 = an.unit_span(last_u)
                 context = turn.text[cs0:ce0]
+                ask_lemmas = frozenset(t.lemma for t in toks if not t.is_punct and len(t.lemma) >= 4)
+                asked_unpunct = (not any(t.is_punct for t in an.tokens) and
+                                 any(t.lemma in rules.question_lead for t in toks))
             last_agent = (whole, last_counts, is_q)
             continue
         if not an.units:
@@ -259,6 +269,10 @@ def _units_of_call(call: Call, ans: list[Analysis], rules: CueRules, lang: str) 
                 "call_outbound": float(min(outbound, 2)), "agent_first": float(call.turns[0].speaker != "customer"),
                 "num_share": min(1.0, (counts.get("number_word", 0) +
                                        sum(1 for t in words if any(ch.isdigit() for ch in t.text))) / nw),
+                # not model features (not in _POS_FEATS): read by `context_kind`
+                "asked_unpunct": float(asked_unpunct and unpunct),
+                "echo": float(sum(1 for x in set(lem) if x in ask_lemmas and x not in rules.echo_ignore
+                                  and x not in rules.question_lead)),
             })
             u = Unit(call.call_id, ti, cs, ce, turn.text[cs:ce], lang, turn.start, f, lem, context)
             for k, v in rule_scores(u).items():
@@ -292,6 +306,9 @@ RULE_WEIGHTS: dict[str, dict[str, float]] = {
                   "c_positive": -0.8, "c_already": 0.4},
 }
 RULE_THRESHOLD = 1.6
+# the customer cue groups that speak for a kind (read by `context_kind`)
+_CUES_OF: dict[str, tuple[str, ...]] = {k: tuple(g for g, w in ws.items() if g.startswith("c_") and w > 0)
+                                        for k, ws in RULE_WEIGHTS.items() if k != "need"}
 
 
 def rule_proba(u: "Unit", classes: Sequence[str], temp: float = 1.0) -> np.ndarray:
@@ -358,9 +375,20 @@ def context_kind(u: Unit, kind: str) -> str:
     f = u.feats
     nw = round(f.get("n_words", 0) * 40)
     asked_need = f.get("al_ask_need", 0) or f.get("al_choice", 0)
-    if (kind == NONE and nw <= 4 and asked_need and not f.get("al_ask_identity") and not f.get("al_ask_name")
-            and not any(f.get(g) for g in _ANSWER_NOT) and f.get("after_agent_q", 0)):
-        return "need"
+    asked = f.get("after_agent_q", 0) or f.get("asked_unpunct", 0)
+    # a longer answer is still an answer when it names what was asked ("the amount is sixty nine
+    # dollars" after "what is the transfer amount") or is mostly a number (a time, a sum)
+    # dictated digits (num_share >= 0.75: a phone or card number) are not
+    answer = nw <= 4 or (nw <= 8 and f.get("num_share", 0) < 0.75 and
+                         (f.get("echo", 0) or f.get("num_share", 0) >= 0.25))
+    if (answer and asked_need and asked and not f.get("al_ask_identity")
+            and not f.get("al_ask_name") and not any(f.get(g) for g in _ANSWER_NOT)):
+        if kind == NONE:
+            return "need"
+        # "a hundred and forty three dollars" after "what is the bill amount?" is the amount asked
+        # for, not a price objection: a bare answer keeps another kind only with that kind's cues
+        if kind in _CUES_OF and not any(f.get(g, 0) > 0 for g in _CUES_OF[kind]):
+            return "need"
     if (kind == "need" and (f.get("al_ask_motive", 0) or f.get("a_ask_motive", 0))
             and (f.get("c_life_event", 0) or f.get("c_purpose", 0) or f.get("c_problem", 0))
             and not (f.get("c_budget", 0) or f.get("c_deadline", 0) or f.get("c_preference", 0))):

@@ -28,8 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nlp.extract import (LABEL_KINDS, StatementClassifier, call_units, extract_units,  # noqa: E402
-                         load_model, read_labelled, spans_match, training_set, unit_groups, words)
+from nlp.extract import (LABEL_KINDS, StatementClassifier, call_units, embed_units,  # noqa: E402
+                         extract_units, load_model, read_labelled, spans_match, unit_groups, unit_labels,
+                         words)
 
 
 def match_count(preds: list[str], golds: list[str]) -> int:
@@ -110,14 +111,35 @@ class Scores:
         return "\n".join(lines)
 
 
+# Units of every call, analysed and embedded once (through the store's vector cache) and reused by
+# every fold: the folds differ only in which calls train and which are scored.
+_UNITS: dict[str, list] = {}
+
+
+def _prepare(items, store, dense: bool = True) -> None:
+    todo = [x for x in items if x[0].call_id not in _UNITS]
+    if not todo:
+        return
+    calls = [c for c, _, _ in todo]
+    ups = call_units(calls)
+    if dense:
+        embed_units([u for us in ups for u in us], store)
+    for c, us in zip(calls, ups):
+        _UNITS[c.call_id] = us
+
+
 def _fit(train, params):
-    X, y = training_set(train)
+    X, y = [], []
+    for c, lab, _ in train:
+        us = _UNITS[c.call_id]
+        X.extend(us)
+        y.extend(unit_labels(us, lab.get("statements", [])))
     return StatementClassifier(**params).fit(X, y, groups=unit_groups(train, X))
 
 
 def _score(sc, test, model, store):
     calls = [c for c, _, _ in test]
-    sc.add(test, extract_units(calls, call_units(calls), model, store))
+    sc.add(test, extract_units(calls, [_UNITS[c.call_id] for c in calls], model, store))
 
 
 def worst(sc: Scores, groups) -> str:
@@ -184,6 +206,7 @@ def main() -> None:
         params["tune_thresholds"] = True
     sc = Scores()
     t0 = time.perf_counter()
+    _prepare(items + extra, store, dense=not a.no_dense)
     groups = sorted({g for _, _, g in items})
     if a.mode in ("model", "rules"):
         model = load_model(a.model) if a.mode == "model" else None

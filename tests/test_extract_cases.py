@@ -49,6 +49,28 @@ CASES = [
      ["motive"]),
 ]
 
+# The same kinds of error in speech-recogniser style: no case, no punctuation, so the agent's
+# question has no "?" (from real bank and booking calls: answers to "which/what" questions are needs,
+# a sum asked for is not a price objection, names and addresses are nothing).
+EN_ASR = [("agent", "hello this is northgate bank my name is dana how can i help you today"),
+          ("customer", "hi i need to move some money between my accounts")]
+RU_ASR = [("agent", "банк северный мария здравствуйте чем могу помочь"),
+          ("customer", "здравствуйте я хочу перевести деньги со своей карты")]
+CASES += [
+    ("en-asr-account", "en", EN_ASR, "okay and which account would you like to move it from", "my checking account",
+     ["need"]),
+    ("en-asr-day", "en", EN_ASR, "sure what day would you like for your appointment", "tuesday", ["need"]),
+    ("en-asr-amount", "en", EN_ASR, "mkay and what is the transfer amount",
+     "the amount is one hundred and seventeen dollars", ["need"]),
+    ("en-asr-bill", "en", EN_ASR, "and what is the bill amount", "a hundred and forty three dollars", ["need"]),
+    ("en-asr-name", "en", EN_ASR, "oh great what's her name", "her name is ava", []),
+    ("en-asr-address", "en", EN_ASR, "sure thing what's the address", "thirty one oh eight juniper street", []),
+    ("en-asr-statement", "en", EN_ASR, "i can help you with that today", "okay", []),
+    ("ru-asr-card", "ru", RU_ASR, "хорошо с какой карты будем переводить", "с кредитной", ["need"]),
+    ("ru-asr-time", "ru", RU_ASR, "на какое время вас записать", "на три часа если можно", ["need"]),
+    ("ru-asr-name", "ru", RU_ASR, "а как зовут ребёнка", "его зовут миша", []),
+]
+
 
 @pytest.mark.parametrize("cid,lang,hello,question,answer,expected", CASES, ids=[c[0] for c in CASES])
 def test_small_case(cid, lang, hello, question, answer, expected):
