@@ -295,3 +295,10 @@ def test_link_leaves_out_what_a_browser_cannot_play(tmp_path):
     st.close()
     assert res.explorer.n_audio == 2 and res.explorer.warnings == []
     assert parse(res.explorer.pages["en-call-000"]).audio == ["../audio/en-call-000.opus"]
+
+
+def test_turn_times_read_as_the_player_shows_them():
+    # a click moves the player to the turn's start; its clock shows whole seconds down
+    from nlp.report.analysis import fmt_ts
+
+    assert [fmt_ts(x) for x in (55.736, 59.99, 0.408, 3600.5, 61.0)] == ["0:55", "0:59", "0:00", "1:00:00", "1:01"]

@@ -93,7 +93,9 @@ def conversion(won: int, lost: int) -> float | None:
 def fmt_ts(seconds: float | None) -> str:
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
         return ""
-    s = int(round(seconds))
+    # whole seconds down, as an audio player shows its position: a quote at 55.7 s reads 0:55 in the
+    # report, the explorer and the player the explorer moves there
+    s = int(math.floor(max(0.0, float(seconds))))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
