@@ -340,3 +340,70 @@ def test_personal_file_name_gets_a_pseudonym(tmp_path):
         cid = s.done[0].call_id
         assert cid.startswith("call-") and st.get_call(cid).source["audio_path"] == str(f)
         assert "79161234567" not in os.listdir(st.transcripts_dir)[0]
+
+
+# ---- second round: cases the first mutation run showed unguarded ---------------------------------
+def test_settings_hash_follows_the_scripts_steps_not_only_its_title():
+    a = Script("Swift Movers — script", [ScriptStep("g", "Greeting", ["Hello there."])])
+    b = Script("Swift Movers — script", [ScriptStep("g", "Greeting", ["Good morning."])])
+    ha = T.Transcriber(T.TranscribeOptions(script=a), recognizer=Scripted({})).settings_hash()
+    hb = T.Transcriber(T.TranscribeOptions(script=b), recognizer=Scripted({})).settings_hash()
+    assert ha != hb
+    assert ha == T.Transcriber(T.TranscribeOptions(script=a), recognizer=Scripted({})).settings_hash()
+
+
+def test_prompt_for_upper_case_russian():
+    s = Script("S", [ScriptStep("a", "A", ["ДОБРЫЙ ДЕНЬ!", "Hello."])])
+    tr = T.Transcriber(T.TranscribeOptions(script=s), recognizer=Scripted({}))
+    assert tr.prompt_for("ru") == "ДОБРЫЙ ДЕНЬ!" and tr.prompt_for("en") == "Hello."
+
+
+def test_vocabulary_comments_and_errors(tmp_path):
+    p = tmp_path / "v.txt"
+    p.write_text("Swift # brand # old\n", encoding="utf-8")
+    assert T.read_vocabulary(p) == ["Swift"]
+    with pytest.raises(InputFormatError) as e:
+        T.read_vocabulary(tmp_path / "gone.txt")
+    assert e.value.message.startswith("cannot read the vocabulary") and e.value.path == str(tmp_path / "gone.txt")
+
+
+def test_summary_text_details():
+    bad = T.FileResult("/in/+79161234567.wav", "call-q", "failed", "cannot decode /in/+79161234567.wav")
+    assert T.BatchSummary(failed=[bad]).text().splitlines()[1] == "  failed: /in/[call-q].wav: cannot decode /in/[call-q].wav"
+    s = T.BatchSummary(metadata_matched=2)
+    assert s.text().splitlines()[1] == "metadata: 2 calls matched"
+    s = T.BatchSummary(metadata_unmatched=[f"c{i}" for i in range(12)])
+    assert s.text().splitlines()[1] == "metadata: 0 calls matched, unmatched rows: " + ", ".join(f"c{i}" for i in range(10))
+    assert T._fmt_t(7200) == "2:00:00"
+
+
+def test_transcribe_file_keeps_the_given_call_id(tmp_path):
+    f = write_wav(tmp_path / "rec.wav", 1.0)
+    tr = T.Transcriber(T.TranscribeOptions(), recognizer=Scripted(by_duration="x"))
+    assert tr.transcribe_file(f, "custom").call_id == "custom" and tr.transcribe_file(f).call_id == "rec"
+    assert tr.transcribe_file(f).source["audio_path"] == str(f)
+
+
+def test_same_file_names_in_two_folders_are_two_calls(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    fa, fb = write_wav(tmp_path / "a" / "c.wav", 1.0), write_wav(tmp_path / "b" / "c.wav", 2.0, seed=3)
+    with Store(tmp_path / "st") as st:
+        s = T.transcribe_paths([fa, fb], st, progress=False,
+                               transcriber=T.Transcriber(T.TranscribeOptions(), recognizer=Scripted(by_duration="x")))
+        ids = sorted(r.call_id for r in s.done)
+        assert len(ids) == 2 and ids[0] != ids[1] and all(i.startswith("c-") for i in ids)
+        assert sorted(st.get_call(i).source["duration"] for i in ids) == [1.0, 2.0]
+        assert all(0 <= r.seconds < 60 for r in s.done)
+        s2 = T.transcribe_paths([fa, fb], st, progress=False,
+                                transcriber=T.Transcriber(T.TranscribeOptions(), recognizer=Scripted(by_duration="x")))
+        assert 0 <= s2.skipped[0].seconds < 60
+
+
+def test_no_recordings_error_says_what_to_give(tmp_path):
+    (tmp_path / "none").mkdir()
+    with Store(tmp_path / "st") as st, pytest.raises(InputFormatError) as e:
+        T.transcribe_paths([tmp_path / "none"], st, transcriber=T.Transcriber(T.TranscribeOptions(),
+                                                                               recognizer=Scripted({})))
+    assert e.value.hint.startswith("give audio files or folders holding .") and ".aac" in e.value.hint
+    assert e.value.message == "no recordings found in the given inputs"
