@@ -3,6 +3,7 @@
 # it takes minutes per module (figures and survivors: README "Testing", docs/mutation-survivors.md).
 #
 #   scripts/mutation.sh [MODULE...]     MODULE: roles recommend redact extract transcribe themes gaps (default: all)
+#   scripts/mutation.sh --survivors MODULE...   the last run's surviving mutants with their changes
 #
 # Each module runs in its own scratch copy of the working tree ($MUTATION_DIR/MODULE, default .mutation/,
 # git-ignored) with its own [tool.mutmut] section, so a run never edits the project's pyproject.toml and
@@ -137,7 +138,34 @@ for m in modules:
 EOF
 }
 
+show_survivors() {  # MODULE...: each surviving mutant of the last run with its change
+  local - m
+  set -f  # the names file holds globs for mutmut's names, not for the shell
+  for m in "$@"; do
+    echo "== $m"
+    (cd "$SCRATCH/$m" && python3 - $(cat names) <<'EOF'
+import fnmatch, sys
+from mutmut.__main__ import SourceFileMutationData, get_diff_for_mutant, walk_mutatable_files
+from mutmut.stats import status_by_exit_code
+
+for path in walk_mutatable_files():
+    data = SourceFileMutationData(path=path)
+    data.load()
+    for name, code in data.exit_code_by_key.items():
+        status = status_by_exit_code[code]
+        if status not in ("survived", "no tests") or not any(fnmatch.fnmatchcase(name, g) for g in sys.argv[1:]):
+            continue
+        print(f"{name} [{status}]")
+        for line in get_diff_for_mutant(name, path=data.path).splitlines():
+            if line[:1] in "+-" and line[:3] not in ("---", "+++"):
+                print("    " + line.strip()[:160])
+EOF
+    )
+  done
+}
+
 main() {
+  if [[ "${1:-}" == --survivors ]]; then shift; show_survivors "$@"; return; fi
   local mods=("$@") m
   [[ ${#mods[@]} -eq 0 ]] && mods=("${ALL[@]}")
   for m in "${mods[@]}"; do spec "$m" >/dev/null || exit 2; done
