@@ -328,10 +328,16 @@ def call_pages_data(store, data, names: dict[str, str], tr: dict[str, Any], rtr:
         page_turns = []
         for t, text in zip(turns, texts):
             marks = [(m["text"], m["kind"]) for m in by_turn.get(t["idx"], [])]
+            # two sentences of one turn in one theme are both marked in the text, but named once
+            badges, seen = [], set()
+            for m in by_turn.get(t["idx"], []):
+                if (m["kind"], m["theme"]) not in seen:
+                    seen.add((m["kind"], m["theme"]))
+                    badges.append(m)
             page_turns.append({
                 "n": t["idx"], "role": t["speaker"] if t["speaker"] in ("agent", "customer") else "unknown",
                 "start": t["start"], "ts": fmt_ts(t["start"]), "text": text,
-                "segments": _segments(text, marks), "statements": by_turn.get(t["idx"], [])})
+                "segments": _segments(text, marks), "statements": badges})
         steps_rows = []
         for a in sorted(adh.get(cid, []), key=lambda a: (order.get(a["step_id"], 1 << 20), a["step_id"])):
             ev = a["evidence"] or ""

@@ -302,3 +302,24 @@ def test_turn_times_read_as_the_player_shows_them():
     from nlp.report.analysis import fmt_ts
 
     assert [fmt_ts(x) for x in (55.736, 59.99, 0.408, 3600.5, 61.0)] == ["0:55", "0:59", "0:00", "1:00:00", "1:01"]
+
+
+def test_two_sentences_of_one_theme_in_a_turn_are_marked_both_and_named_once(tmp_path):
+    st = make_store(tmp_path / "store", "ru", n=6)
+    sid, cid, turn, kind = st.db.execute("SELECT id, call_id, turn, kind FROM statements WHERE kind='motive' "
+                                         "ORDER BY id LIMIT 1").fetchone()
+    (text,) = st.db.execute("SELECT text FROM turns WHERE call_id=? AND idx=?", (cid, turn)).fetchone()
+    extra = "И соседи тоже так сделали."
+    with st.transaction() as db:
+        db.execute("UPDATE turns SET text=? WHERE call_id=? AND idx=?", (f"{text} {extra}", cid, turn))
+        cur = db.execute("INSERT INTO statements(call_id, turn, kind, text, confidence, language, start, char_start)"
+                         " SELECT call_id, turn, kind, ?, confidence, language, start, ? FROM statements WHERE id=?",
+                         (extra, len(text) + 1, sid))
+        db.execute("INSERT INTO statement_themes(statement_id, kind, theme_id, outlier, score) SELECT ?, kind, "
+                   "theme_id, outlier, score FROM statement_themes WHERE statement_id=?", (cur.lastrowid, sid))
+    res = build_report(st, tmp_path / "out", redact=False)
+    st.close()
+    html = res.explorer.pages[cid].read_text(encoding="utf-8")
+    block = html.split(f'id="turn-{turn}"')[1].split('class="turn ')[0]
+    assert block.count('<mark class="k-motive">') == 2 and extra in block
+    assert block.count('class="chip k-motive"') == 1
