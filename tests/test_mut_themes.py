@@ -146,6 +146,7 @@ def _fill(st, texts, prefix, kind="objection"):
     st.replace_statements(stmts)
 
 
+@pytest.mark.slow  # e5 on 10-20 statements, 5-15 s; the fast build test is in tests/test_themes.py
 def test_build_themes_then_emerging_themes_for_new_ideas(tmp_path):
     with Store(tmp_path / "s") as st:
         _fill(st, DELIVERY + DISCOUNT, "a")
@@ -170,6 +171,7 @@ def test_build_themes_then_emerging_themes_for_new_ideas(tmp_path):
         assert sum(after[t] in em for t in FIRE) >= 3
 
 
+@pytest.mark.slow  # e5 on 10-20 statements, 5-15 s; the fast build test is in tests/test_themes.py
 def test_two_new_statements_are_no_emerging_theme(tmp_path):
     with Store(tmp_path / "s") as st:
         _fill(st, DELIVERY + DISCOUNT, "a")
@@ -189,6 +191,7 @@ def test_build_themes_empty_kind_and_unknown_kind(tmp_path):
             T.build_themes(st, kinds=["complaint"])
 
 
+@pytest.mark.slow  # e5 on 10-20 statements, 5-15 s; the fast build test is in tests/test_themes.py
 def test_identical_statements_share_one_theme_in_build(tmp_path):
     with Store(tmp_path / "s") as st:
         _fill(st, DELIVERY + DISCOUNT + ["Скидка на шкаф будет!"] * 3, "a")
