@@ -17,6 +17,7 @@ from nlp.audio import Audio
 from nlp.errors import InputFormatError
 from nlp.script import Script, ScriptStep
 from nlp.store import Store
+from nlp.types import Call, Turn
 from nlp import transcribe as T
 
 SR = 16000
@@ -407,3 +408,38 @@ def test_no_recordings_error_says_what_to_give(tmp_path):
                                                                                recognizer=Scripted({})))
     assert e.value.hint.startswith("give audio files or folders holding .") and ".aac" in e.value.hint
     assert e.value.message == "no recordings found in the given inputs"
+
+
+def test_batch_records_results_errors_and_logs_in_full(tmp_path):
+    from nlp.errors import CallbridgeError
+
+    class Failing(Scripted):
+        def transcribe_channels(self, channels, language, main=0, hotwords=None, prompt=None):
+            if round(len(channels[0]) / SR) == 3:
+                raise CallbridgeError("decoder gave up", hint="re-export the file")
+            return super().transcribe_channels(channels, language, main, hotwords, prompt)
+
+    a, b = write_wav(tmp_path / "a.wav", 1.0), write_wav(tmp_path / "b.wav", 2.0, seed=2)
+    bad = write_wav(tmp_path / "bad.wav", 3.0, seed=4)
+    logs = []
+    with Store(tmp_path / "st") as st:
+        st.save_call(Call("a", [Turn("customer", "old", 0.0, 1.0)], "en", {"outcome": "won", "city": "Oslo"}), "imported")
+        tr = T.Transcriber(T.TranscribeOptions(), recognizer=Failing(by_duration="x"))
+        s = T.transcribe_paths([a, b, bad], st, transcriber=tr, log=logs.append)
+        assert [(r.path, r.call_id, r.status) for r in s.done] == [(str(a), "a", "done"), (str(b), "b", "done")]
+        assert s.audio_seconds == 3.0 and [r.audio_seconds for r in s.done] == [1.0, 2.0]
+        (f,) = s.failed
+        assert (f.path, f.call_id, f.status, f.reason) == (str(bad), "bad", "failed", "decoder gave up (re-export the file)")
+        (err,) = st.errors("transcribe")
+        assert err["source_path"] == str(bad) and err["message"] == "decoder gave up (re-export the file)"
+        assert logs[2] == f"[3/3] {bad}: FAILED: decoder gave up (re-export the file)"
+        assert logs[0].startswith(f"[1/3] {a}: 2 turns, en, 1 s audio in ")
+        # the CRM fields joined earlier stay when a call is transcribed again
+        assert st.get_call("a").metadata["city"] == "Oslo" and st.get_call("a").turns[0].text == "x 1 seconds"
+        row = st.db.execute("SELECT status, source_path FROM calls WHERE call_id='a'").fetchone()
+        assert tuple(row) == ("transcribed", str(a))
+        logs.clear()
+        s = T.transcribe_paths([a, b], st, transcriber=tr, log=logs.append)
+        assert [(r.path, r.status) for r in s.skipped] == [(str(a), "skipped"), (str(b), "skipped")]
+        assert logs == [f"[1/2] {a}: skipped (already transcribed with these settings)",
+                        f"[2/2] {b}: skipped (already transcribed with these settings)"]
