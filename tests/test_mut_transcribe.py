@@ -233,8 +233,9 @@ def test_expand_inputs_lists_folders_and_duplicates(tmp_path):
     assert out == [d / "a.wav", d / "sub" / "b.WAV", tmp_path / "missing.mp3"]
     assert T.expand_inputs([d]) == [a, b]
     (tmp_path / "bad.txt").write_bytes(b"\xff\xfe\xfa")
-    with pytest.raises(InputFormatError, match="list of paths"):
+    with pytest.raises(InputFormatError, match="list of paths") as e:
         T.expand_inputs([tmp_path / "bad.txt"])
+    assert e.value.path == str(tmp_path / "bad.txt")
 
 
 def test_call_ids_for_duplicate_stems(tmp_path):
@@ -375,7 +376,7 @@ def test_summary_text_details():
     assert s.text().splitlines()[1] == "metadata: 2 calls matched"
     s = T.BatchSummary(metadata_unmatched=[f"c{i}" for i in range(12)])
     assert s.text().splitlines()[1] == "metadata: 0 calls matched, unmatched rows: " + ", ".join(f"c{i}" for i in range(10))
-    assert T._fmt_t(7200) == "2:00:00"
+    assert T._fmt_t(7200) == "2:00:00" and T._fmt_t(3540) == "0:59:00"
 
 
 def test_transcribe_file_keeps_the_given_call_id(tmp_path):
