@@ -150,7 +150,8 @@ def test_roles_stereo(lang, agent, customer):
     left = [(0.0, customer[0]), (9.0, customer[1])]
     right = [(2.0, agent[0]), (6.0, agent[1])]
     d = decide_stereo([left, right], lang, script=SCRIPT, companies=comp)
-    assert d.agent_channel == 1 and d.confidence > 0.8 and d.to_dict()["agent_channel"] == "right"
+    # measured confidence 0.993 (ru) and 0.996 (en): company greeting and script question on one side
+    assert d.agent_channel == 1 and d.confidence > 0.95 and d.to_dict()["agent_channel"] == "right"
 
 
 def test_roles_empty_and_mono():
@@ -160,7 +161,7 @@ def test_roles_empty_and_mono():
                             (3.0, 5.0, "Сколько стоит окно?"), (6.0, 8.0, "Подскажите размеры окна?"),
                             (9.0, 10.0, "Метр на полтора.")], "ru", script=SCRIPT)
     assert [t[0] for t in turns] == ["agent", "customer", "agent", "customer"]
-    assert dm.to_dict()["low_confidence"] and dm.confidence <= 0.4
+    assert dm.to_dict()["low_confidence"] and dm.confidence <= 0.4  # nlp.roles.MONO_MAX_CONFIDENCE
     assert mono_turns([], "ru")[0] == []
 
 
