@@ -174,6 +174,8 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="extractor model for --mode model")
     ap.add_argument("--train", nargs="*", default=[], help="extra labelled folders added to every training set")
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--in-weight", type=int, default=1,
+                    help="cv: the held-out business's own training calls count this many times")
     ap.add_argument("--C", type=float, default=None)
     ap.add_argument("--rule-weight", type=float, default=None)
     ap.add_argument("--no-lexical", action="store_true", help="no hashed lemma n-grams")
@@ -242,7 +244,10 @@ def main() -> None:
             for f in range(a.folds):
                 held = {i for k, i in enumerate(idx) if k % a.folds == f}
                 test = [test_all[i] for i in sorted(held)]
-                train = [test_all[i] for i in idx if i not in held] + [x for x in items if x[2] != g] + extra
+                # --in-weight K: the business's own training calls count K times (a user's few
+                # labelled calls against the shipped corpus)
+                train = ([test_all[i] for i in idx if i not in held] * a.in_weight
+                         + [x for x in items if x[2] != g] + extra)
                 _score(sc, test, _fit(train, params), store)
     print(f"mode={a.mode} calls={len(items)} groups={len(groups)} train_extra={len(extra)} "
           f"({time.perf_counter() - t0:.1f}s)")
