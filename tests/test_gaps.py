@@ -27,6 +27,9 @@ def _store(tmp_path_factory, lang: str) -> Path:
         with Store(d) as st:
             for c in read_calls([DATA / f"calls_{lang}"]):
                 st.save_call(c, "imported")
+            # one run fills the store's e5 cache (steps, agent units, customer turns), so each test's
+            # copy embeds nothing again; every test's own run replaces the tables this run wrote
+            gaps.run_gaps(st, read_script(DATA / {"ru": "script_ru.md", "en": "script_en.txt"}[lang]))
         CACHE[lang] = d
     return CACHE[lang]
 
