@@ -444,3 +444,55 @@ def test_batch_records_results_errors_and_logs_in_full(tmp_path):
         assert [(r.path, r.status) for r in s.skipped] == [(str(a), "skipped"), (str(b), "skipped")]
         assert logs == [f"[1/2] {a}: skipped (already transcribed with these settings)",
                         f"[2/2] {b}: skipped (already transcribed with these settings)"]
+
+
+def test_times_and_words_are_kept_to_the_millisecond():
+    w = [(" Hello", 0.12345, 0.45678, 0.98765), (" there.", 0.5, 0.91234, 0.5)]
+    rec = Scripted({0: [Seg(0.12345, 0.91234, "Hello there.", 0, w)], 1: []})
+    call = T.Transcriber(T.TranscribeOptions(agent_channel="left"), recognizer=rec).transcribe_audio(stereo(2.0), "x")
+    (t,) = call.turns
+    assert (t.start, t.end) == (0.123, 0.912)
+    assert [(x.word, x.start, x.end, x.probability) for x in t.words] == [("Hello", 0.123, 0.457, 0.988),
+                                                                          ("there.", 0.5, 0.912, 0.5)]
+    # a merged turn ends where its last piece ends, to the millisecond, and keeps every word
+    rec = Scripted({0: [Seg(0.0, 0.4, "one", 0, [(" one", 0.0, 0.4, 0.9)]),
+                        Seg(1.8, 2.34567, "two", 0, [(" two", 1.8, 2.34567, 0.9)])], 1: []})
+    (t,) = T.Transcriber(T.TranscribeOptions(agent_channel="left"), recognizer=rec).transcribe_audio(stereo(3.0), "x").turns
+    assert t.end == 2.346 and [x.word for x in t.words] == ["one", "two"]
+    # exactly MERGE_GAP_S apart: two turns
+    rec = Scripted({0: [Seg(0.0, 0.4, "one", 0, [(" one", 0.0, 0.4, 0.9)]),
+                        Seg(2.4, 2.8, "two", 0, [(" two", 2.4, 2.8, 0.9)])], 1: []})
+    assert len(T.Transcriber(T.TranscribeOptions(agent_channel="left"), recognizer=rec).transcribe_audio(stereo(3.0), "x").turns) == 2
+    assert call.source["duration"] == 2.0 and call.source["language_probability"] == 0.97
+
+
+def test_duplicate_guard_boundaries():
+    # two words are enough to be a duplicate
+    p = [piece(0, 1.0, 2.0, "free estimate", 0.5), piece(1, 1.0, 2.0, "free estimate", 0.1)]
+    assert T._dedupe_cross_channel(p) == 1
+    # equal energy: the piece checked first stays
+    p = [piece(0, 1.0, 2.0, "free estimate", 0.5), piece(1, 1.0, 2.0, "free estimate", 0.5)]
+    assert T._dedupe_cross_channel(p) == 1 and p[1]["drop"] and not p[0].get("drop")
+    # exactly 0.5 s apart on either side still overlaps
+    for other in (piece(1, 2.5, 3.0, "free estimate", 0.1), piece(1, 0.0, 0.5, "free estimate", 0.1)):
+        p = [piece(0, 1.0, 2.0, "free estimate", 0.5), other]
+        assert T._dedupe_cross_channel(p) == 1, other
+    # 0.6 s apart: no
+    assert T._dedupe_cross_channel([piece(0, 1.0, 2.0, "free estimate", 0.5), piece(1, 2.6, 3.0, "free estimate", 0.1)]) == 0
+    # several echoes of one loud piece are all dropped, and counted
+    p = [piece(0, 1.0, 3.0, "we offer a free estimate", 0.5), piece(1, 1.0, 2.0, "we offer a free", 0.1),
+         piece(1, 2.0, 3.0, "offer a free estimate", 0.1)]
+    assert T._dedupe_cross_channel(p) == 2 and p[1]["drop"] and p[2]["drop"]
+    # a quieter piece first: it is dropped and the loop moves on to the next piece
+    p = [piece(1, 1.0, 2.0, "we offer a free", 0.1), piece(0, 1.0, 3.0, "we offer a free estimate", 0.5),
+         piece(1, 2.0, 3.0, "offer a free estimate", 0.1)]
+    assert T._dedupe_cross_channel(p) == 2 and p[0]["drop"] and p[2]["drop"] and not p[1].get("drop")
+
+
+def test_speech_energy_counts_the_loud_frames():
+    rng = np.random.default_rng(0)
+    loud = rng.standard_normal(SR).astype(np.float32) * 0.3
+    with_quiet = np.concatenate([loud, loud * 10 ** (-40 / 20)])          # a part 40 dB down adds ~nothing
+    assert T._speech_energy(with_quiet) == pytest.approx(T._speech_energy(loud), rel=1e-3)
+    with_half = np.concatenate([loud, loud * 10 ** (-30 / 20)])            # 30 dB down: counted
+    assert T._speech_energy(with_half) > T._speech_energy(loud) * 1.0005
