@@ -151,3 +151,53 @@ def test_harness_sees_a_network_request(tmp_path):
     page = render(bad, block_network=True)
     assert any(u.startswith("http://example.invalid") for u in page.requests)
     assert not only_local(page, tmp_path)
+
+
+def test_real_clicks_on_a_turn_its_time_and_a_side_link_play_from_the_turn(report):
+    """Trusted mouse clicks (DevTools Input events, so the browser lets the page play): the turn's
+    text, its time link and a statement's link in the side list each play from that turn's start."""
+    import json
+    import shutil
+    import tempfile
+    import time
+
+    from nlp.report.browser import _Pipe
+
+    page = report.explorer.pages["ru-call-003"]
+    profile = tempfile.mkdtemp(prefix="callbridge-chromium-")
+    pipe = _Pipe(find_chromium(), profile)
+    try:
+        target = pipe.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        sid = pipe.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime"):
+            pipe.send(f"{domain}.enable", session=sid)
+        pipe.send("Page.navigate", {"url": page.resolve().as_uri()}, session=sid)
+        pipe.wait_event("Page.loadEventFired")
+
+        def js(expr):
+            return pipe.send("Runtime.evaluate", {"expression": expr, "returnByValue": True},
+                             session=sid)["result"].get("value")
+
+        deadline = time.monotonic() + 10
+        while not js("document.getElementById('audio').readyState >= 1") and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+        def click(selector, turn):
+            js(f"document.getElementById('audio').pause(); document.querySelector({json.dumps(selector)})"
+               ".scrollIntoView({block: 'center'})")
+            x, y = js(f"(() => {{ const b = document.querySelector({json.dumps(selector)}).getBoundingClientRect();"
+                      " return [b.x + b.width / 2, b.y + b.height / 2]; })()")
+            for kind in ("mousePressed", "mouseReleased"):
+                pipe.send("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left",
+                                                       "clickCount": 1}, session=sid)
+            time.sleep(0.5)
+            start = float(js(f"document.getElementById('turn-{turn}').dataset.start"))
+            now, paused = js("[document.getElementById('audio').currentTime, document.getElementById('audio').paused]")
+            return start, now, paused
+
+        for selector, turn in (("#turn-3 .said", 3), ("#turn-5 a.ts", 5), ('.found a[href="#turn-1"]', 1)):
+            start, now, paused = click(selector, turn)
+            assert not paused and start <= now < start + 1.5, (selector, start, now, paused)
+    finally:
+        pipe.close()
+        shutil.rmtree(profile, ignore_errors=True)

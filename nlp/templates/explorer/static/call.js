@@ -42,11 +42,18 @@
   document.addEventListener('click', function (ev) {
     var target = ev.target;
     if (!(target instanceof Element)) return;
+    // a turn's time, a statement's or a script step's link: play from that turn (the click is what
+    // lets the browser play); the hash change that follows only brings the turn into view
+    var link = target.closest('a[href^="#turn-"]');
+    if (link) {
+      show(document.getElementById(link.getAttribute('href').slice(1)), true);
+      return;
+    }
     var turn = target.closest('.turn');
     if (!turn) return;
     var sel = window.getSelection();
     if (sel && !sel.isCollapsed) return;  // selecting text to copy is not a request to play
-    if (target.closest('a')) return;      // the time link changes the hash: handled below
+    if (target.closest('a')) return;
     show(turn, true);
     if (history.replaceState) history.replaceState(null, '', '#' + turn.id);
   });
