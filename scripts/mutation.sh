@@ -4,6 +4,7 @@
 #
 #   scripts/mutation.sh [MODULE...]     MODULE: roles recommend redact extract transcribe themes gaps (default: all)
 #   scripts/mutation.sh --survivors MODULE...   the last run's surviving mutants with their changes
+#   scripts/mutation.sh --table [MODULE...]     the kill table of the last runs, without running anything
 #
 # Each module runs in its own scratch copy of the working tree ($MUTATION_DIR/MODULE, default .mutation/,
 # git-ignored) with its own [tool.mutmut] section, so a run never edits the project's pyproject.toml and
@@ -168,6 +169,7 @@ EOF
 
 main() {
   if [[ "${1:-}" == --survivors ]]; then shift; show_survivors "$@"; return; fi
+  if [[ "${1:-}" == --table ]]; then shift; summary "${@:-${ALL[@]}}"; return; fi
   local mods=("$@") m
   [[ ${#mods[@]} -eq 0 ]] && mods=("${ALL[@]}")
   for m in "${mods[@]}"; do spec "$m" >/dev/null || exit 2; done
