@@ -22,10 +22,11 @@ from nlp.types import Call, Turn
 GOLD_FILE = Path(__file__).parent / "data" / "kinds_gold" / "statements.jsonl"
 GOLD = [json.loads(line) for line in GOLD_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
 KINDS = ("motive", "need", "objection")
-# Measured once with models/extractor-default.joblib, the statements written before the run and not
+# Measured with models/extractor-default.joblib, the statements written before the first run and not
 # edited after it: 22 of 24 right (motive 7/8: "My neighbor put panels on his roof..." gives nothing;
-# need 8/8; objection 7/8: "Forty five dollars for half an hour seems like a lot." comes out a need).
-# Each bound allows one more miss than measured.
+# need 8/8; objection 7/8: "Forty five dollars for half an hour seems like a lot." comes out a need);
+# the model retrained in commit 364fcd3: 23 of 24 (the same motive missed). Each bound allows one more
+# miss than the lower measurement.
 MIN_RIGHT = 21
 MIN_PER_KIND = {"motive": 6, "need": 7, "objection": 6}
 HELLO = {
@@ -68,7 +69,7 @@ def test_gold_set_is_balanced():
 def test_shipped_model_gets_the_gold_kinds(predictions):
     right = [g["id"] for g in GOLD if predictions[g["id"]] == {g["kind"]}]
     wrong = {g["id"]: (g["kind"], sorted(predictions[g["id"]])) for g in GOLD if predictions[g["id"]] != {g["kind"]}}
-    # bound: 22 of 24 measured (see MIN_RIGHT), one more miss allowed
+    # bound: 22 and 23 of 24 measured (see MIN_RIGHT), one more miss allowed
     assert len(right) >= MIN_RIGHT, wrong
 
 
