@@ -496,3 +496,34 @@ def test_speech_energy_counts_the_loud_frames():
     assert T._speech_energy(with_quiet) == pytest.approx(T._speech_energy(loud), rel=1e-3)
     with_half = np.concatenate([loud, loud * 10 ** (-30 / 20)])            # 30 dB down: counted
     assert T._speech_energy(with_half) > T._speech_energy(loud) * 1.0005
+
+
+class Recording(Scripted):
+    """Scripted, and keeps what the batch passed to the recogniser."""
+
+    def transcribe_channels(self, channels, language, main=0, hotwords=None, prompt=None):
+        self.asked = {"language": language, "hotwords": hotwords, "prompt": prompt("en") if prompt else None}
+        return super().transcribe_channels(channels, language, main, hotwords, prompt)
+
+
+def test_options_reach_the_recogniser_and_the_roles():
+    script = Script("Swift Movers — script", [ScriptStep("g", "Greeting", ["Thank you for calling Swift Movers."])])
+    rec = Recording({0: [seg(0, 0.0, "Okay.")], 1: [seg(1, 2.0, "Swift Movers, good day.")]})
+    tr = T.Transcriber(T.TranscribeOptions(language="ru", script=script, vocabulary=["Packing"]), recognizer=rec)
+    call = tr.transcribe_audio(stereo(), "x")
+    assert rec.asked == {"language": "ru", "hotwords": "Swift Movers, Packing",
+                         "prompt": "Thank you for calling Swift Movers."}
+    assert call.language == "ru"
+    # the company named in the script is agent evidence: the right channel is the agent
+    assert call.source["roles"]["agent_channel"] == "right"
+    assert any("names the company" in e for e in call.source["roles"]["evidence"][1])
+    rec = Recording({0: [seg(0, 0.0, "Okay.")], 1: []})
+    T.Transcriber(T.TranscribeOptions(), recognizer=rec).transcribe_audio(stereo(), "x")
+    assert rec.asked["language"] is None and rec.asked["hotwords"] is None
+    # mono: the script's company counts too
+    mono = Audio((np.random.default_rng(2).standard_normal((1, 12 * SR)) * 0.3).astype(np.float32), SR, 1)
+    rec = Recording({0: [seg(0, 0.0, "Hello, I need a truck."), seg(0, 6.0, "Swift Movers, sure, we can do that.")]})
+    call = T.Transcriber(T.TranscribeOptions(script=script), recognizer=rec).transcribe_audio(mono, "m")
+    assert [t.speaker for t in call.turns] == ["customer", "agent"]
+    assert call.source["echo_duplicates_dropped"] == 0 and call.source["loops_dropped"] == 0
+    assert call.source["source_sample_rate"] == SR
