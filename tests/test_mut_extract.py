@@ -146,6 +146,20 @@ def test_outbound_calls():
     assert all(u.feats["call_outbound"] == 0.0 for u in units(late))
 
 
+def test_unpunctuated_question_and_echo_features():
+    c = call("en", [("agent", "which account would you like to check"), ("customer", "the savings account please")])
+    (u,) = units(c)
+    assert u.feats["asked_unpunct"] == 1.0 and u.feats["echo"] == 1.0 and u.feats["after_agent_q"] == 0.0
+    c = call("en", [("agent", "Which account would you like to check?"), ("customer", "The savings account, please.")])
+    (u,) = units(c)
+    assert u.feats["asked_unpunct"] == 0.0 and u.feats["echo"] == 1.0 and u.feats["after_agent_q"] == 1.0
+    # words of fewer than four letters and ignored words are no echo
+    c = call("en", [("agent", "Is it the red one you like?"), ("customer", "The red one I like.")])
+    assert units(c)[0].feats["echo"] == 0.0
+    c = call("en", [("agent", "Okay so tell me"), ("customer", "the savings account please")])
+    assert units(c)[0].feats["asked_unpunct"] == 0.0
+
+
 def test_num_share():
     c = call("en", [("agent", "Okay, go ahead."), ("customer", "three four five six two one nine")])
     (u,) = units(c)
@@ -227,6 +241,19 @@ def test_non_statement(feats, reason):
     ({"n_words": 1 / 40, "al_ask_need": 1, "after_agent_q": 1}, "objection", "need"),
     ({"n_words": 2 / 40, "al_ask_need": 1, "after_agent_q": 1, "c_price_high": 1}, "objection", "objection"),
     ({"n_words": 9 / 40, "al_ask_need": 1, "after_agent_q": 1}, "objection", "objection"),
+    # a longer answer (up to 8 words) is an answer when it repeats what was asked or is partly a number
+    ({"n_words": 6 / 40, "al_ask_need": 1, "asked_unpunct": 1, "echo": 1}, "none", "need"),
+    ({"n_words": 8 / 40, "al_ask_need": 1, "after_agent_q": 1, "echo": 1}, "none", "need"),
+    ({"n_words": 9 / 40, "al_ask_need": 1, "after_agent_q": 1, "echo": 1}, "none", "none"),
+    ({"n_words": 6 / 40, "al_ask_need": 1, "after_agent_q": 1}, "none", "none"),
+    ({"n_words": 6 / 40, "al_ask_need": 1, "after_agent_q": 1, "num_share": 0.25}, "none", "need"),
+    ({"n_words": 6 / 40, "al_ask_need": 1, "after_agent_q": 1, "num_share": 0.2}, "none", "none"),
+    ({"n_words": 6 / 40, "al_ask_need": 1, "after_agent_q": 1, "num_share": 0.75, "echo": 1}, "none", "none"),
+    ({"n_words": 6 / 40, "al_ask_need": 1, "after_agent_q": 1, "num_share": 0.7, "echo": 1}, "none", "need"),
+    ({"n_words": 2 / 40, "al_ask_need": 1}, "none", "none"),
+    ({"n_words": 2 / 40, "al_ask_need": 1, "after_agent_q": 1, "c_purpose": 1}, "motive", "motive"),
+    ({"n_words": 2 / 40, "al_ask_need": 1, "after_agent_q": 1}, "motive", "need"),
+    ({"n_words": 2 / 40, "al_ask_need": 1, "after_agent_q": 1}, "question", "question"),
     ({"al_ask_motive": 1, "c_life_event": 1}, "need", "motive"),
     ({"a_ask_motive": 1, "c_purpose": 1}, "need", "motive"),
     ({"a_ask_motive": 1, "c_problem": 1}, "need", "motive"),
