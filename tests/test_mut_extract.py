@@ -397,3 +397,49 @@ def test_spans_match_and_unit_labels():
     gold = [{"turn": 1, "kind": "objection", "text": "too expensive"}, {"turn": 1, "kind": "motive", "text": "nothing"},
             {"turn": 0, "kind": "need", "text": "My wife decides"}]
     assert X.unit_labels(us, gold) == ["objection", "none"]
+
+
+# ---- second round ---------------------------------------------------------------------------------
+def test_extraction_emits_the_opening_with_its_confidence():
+    c = call("en", [("agent", "Bluecrest Airways."), ("customer", "I want to change my flight."),
+                    ("agent", "Sure."), ("customer", "Thanks.")])
+    ops = [s for s in X.extract_calls([c], use_model=False) if s.kind == "opening"]
+    assert [(s.turn, s.text, s.confidence) for s in ops] == [(1, "I want to change my flight.", 0.8)]
+
+
+def test_shipped_model_path():
+    c = call("en", [("agent", "Bluecrest Airways, how can I help?"),
+                    ("customer", "I need a flight to Denver. It is way too expensive for me, I am afraid.")])
+    got = X.extract_calls([c])
+    assert {s.kind for s in got} >= {"opening"} and all(s.call_id == "c" for s in got)
+    model = X.load_model()
+    us = X.call_units([c])[0]
+    assert [s.kind for s in X.extract_units([c], [us], model) if s.kind != "opening"] == \
+        [k for u, (k, p) in zip(us, model.predict(us)) if k != X.NONE and X.non_statement(u) is None
+         for k in [X.context_kind(u, k)] if k != X.NONE] + [s.kind for s in got if s.kind == "question"]
+    assert all(u.vec is not None for u in us)
+
+
+def test_unpunctuated_opening_keeps_the_units_identity():
+    c = call("ru", [("agent", "Алло"), ("customer", "да здравствуйте я хочу окна поменять а ещё балкон утеплить")])
+    us = units(c)
+    op = X.find_opening(c, us)
+    first = next(u for u in us if u.char_start == op.char_start)
+    assert (op.call_id, op.turn, op.lang, op.start, op.context) == (first.call_id, first.turn, first.lang,
+                                                                    first.start, first.context)
+    assert op.feats is first.feats and op.lemmas == first.lemmas
+
+
+def test_substantive_after_the_agent_asked_the_name():
+    assert X._substantive(unit({"n_words": 4 / 40, "a_ask_name": 1})) is False
+
+
+def test_unit_labels_ties_and_partial_overlap():
+    c = call("en", [("agent", "Hi."), ("customer", "Too expensive and too far.")])
+    us = units(c)
+    gold = [{"turn": 1, "kind": "objection", "text": "too expensive and too far"},
+            {"turn": 1, "kind": "need", "text": "too expensive and too far"}]
+    assert X.unit_labels(us, gold) == ["objection"]                   # a tie keeps the first
+    assert X.unit_labels(us, [{"turn": 1, "kind": "need", "text": "far"}]) == ["none"]      # 1 of 5 words
+    assert X.unit_labels(us, [{"turn": 1, "kind": "need", "text": ""}, {"turn": 1, "kind": "need",
+                                                                      "text": "expensive and too far"}]) == ["need"]
