@@ -309,3 +309,50 @@ def test_step_spread():
     # titles count only when a step has fewer than two examples
     intra, _ = M._step_spread(P, owner, np.array([True, False, False, False]), 2)
     assert intra.tolist() == pytest.approx([0.8, 0.0])
+
+
+# ---- second round ---------------------------------------------------------------------------------
+def test_exclusivity_with_two_steps():
+    assert np.allclose(M._excl(np.array([[0.9, 0.5], [0.2, 0.7]])), [[0.4, -0.4], [-0.5, 0.5]])
+
+
+def test_step_spread_titles_three_examples_and_empty_steps():
+    s2 = 1 / np.sqrt(2)
+    P = np.array([[1, 0, 0], [0, 1, 0], [s2, s2, 0],      # step 0: title (row 0) and two examples
+                  [0, 0, 1]], dtype=float)                  # step 1: one example
+    owner = np.array([0, 0, 0, 1])
+    is_title = np.array([True, False, False, False])
+    intra, inter = M._step_spread(P, owner, is_title, 3)
+    # the two examples only (title left out): their cosine s2
+    assert intra[0] == pytest.approx(s2)
+    # step 1 (one example) and step 2 (none) take the mean of the others; an empty step has no neighbour
+    assert intra[1] == pytest.approx(s2) and intra[2] == pytest.approx(s2)
+    assert inter.tolist() == pytest.approx([0.0, 0.0, 0.0])
+    # three examples, no title: mean over rows of each row's best other example
+    owner3 = np.array([0, 0, 0, 1])
+    intra, _ = M._step_spread(P, owner3, np.zeros(4, bool), 2)
+    assert intra[0] == pytest.approx((s2 + s2 + s2) / 3)
+    P2 = np.array([[1, 0], [0.6, 0.8], [0, 1]], dtype=float)
+    intra, _ = M._step_spread(P2, np.array([0, 0, 0]), np.zeros(3, bool), 1)
+    assert intra[0] == pytest.approx((0.6 + 0.8 + 0.8) / 3)
+    # no step with two examples: a fixed 0.85
+    intra, _ = M._step_spread(np.eye(2), np.array([0, 1]), np.zeros(2, bool), 2)
+    assert intra.tolist() == pytest.approx([0.85, 0.85])
+
+
+def test_adapt_to_script_uses_the_shipped_table_and_its_weights():
+    X, y = _xy(120)
+    base = C.AdherenceCalibrator(threshold=0.4).fit(X, y)
+    Xl = np.zeros((4, 2, len(M.FEATURES)))
+    Yl = np.array([[1, 0]] * 4)
+    cal, _ = C.adapt_to_script(base, Xl, Yl)
+    shipped = C.load_calibration()["train"]
+    assert cal.threshold == 0.4 and cal.C == base.C
+    assert cal.lo_ == pytest.approx(np.percentile(np.vstack([np.asarray(shipped["X"]), Xl.reshape(-1, len(M.FEATURES))]),
+                                                  0.5, axis=0))
+    # the table's weights count: all zero but one row each class vs. none given
+    w = [0.0] * len(y)
+    w[int(np.argmax(y))], w[int(np.argmin(y))] = 1.0, 1.0
+    a, _ = C.adapt_to_script(base, Xl, Yl, train={"X": X.tolist(), "y": y.tolist(), "weights": w})
+    b, _ = C.adapt_to_script(base, Xl, Yl, train={"X": X.tolist(), "y": y.tolist()})
+    assert not np.allclose(a.coef_, b.coef_)
