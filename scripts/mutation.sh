@@ -24,6 +24,7 @@ NICE="${MUTATION_NICE:-15}"
 ALL=(roles recommend redact extract transcribe themes gaps)
 
 # MODULE -> files mutated (globs) | mutant names run (globs) | test files selected | extra pytest args (TOML)
+#           | extra [tool.mutmut] settings (TOML lines joined by ';')
 spec() {
   case "$1" in
     roles)     echo "nlp/roles.py|nlp.roles.*|tests/test_mut_roles.py tests/test_importers.py tests/test_import_formats.py" ;;
@@ -45,7 +46,8 @@ spec() {
     themes)    echo "nlp/themes.py|$(printf 'nlp.themes.%s__* ' x_text_key x_unify x__centroids x__unit \
                  'xǁThemeModelǁfit' 'xǁThemeModelǁ_scores' 'xǁThemeModelǁ_cluster' 'xǁThemeModelǁ_merge' \
                  'xǁThemeModelǁ_prune' 'xǁThemeModelǁtransform' 'xǁThemeModelǁpredict' 'xǁThemeModelǁpredict_scores' \
-                 x_build_themes)|tests/test_mut_themes.py tests/test_themes.py" ;;
+                 x_build_themes)|tests/test_mut_themes.py tests/test_themes.py||process_isolation = \"forkserver\"" ;;
+    # ^ forkserver: the e5 model's threads do not survive a plain fork (every mutant timed out)
     # core: statistics, step kinds, calibration, the adherence decision and the matching arithmetic;
     # the e5 matching itself (match_calls, coverage) takes 10-40 s a test and is left to test_gaps.py
     gaps)      echo 'nlp/gaps/stats.py nlp/gaps/kinds.py nlp/gaps/calibration.py nlp/gaps/adherence.py nlp/gaps/matching.py|nlp.gaps.stats.* nlp.gaps.kinds.* nlp.gaps.calibration.* nlp.gaps.adherence.* nlp.gaps.matching.x__per_step__* nlp.gaps.matching.x__excl__* nlp.gaps.matching.x__step_spread__*|tests/test_mut_gaps.py tests/test_gaps.py tests/test_gaps_kinds.py|"-k", "not by_meaning and not adherence_and_evidence and not tables_csvs and not coverage_with_theme and not present_paraphrased_absent and not complementary_calls"' ;;
@@ -60,9 +62,9 @@ toml_list() {  # words -> TOML array of strings
 }
 
 run_module() {
-  local m="$1" s files names tests extra dir
+  local m="$1" s files names tests extra conf dir
   s="$(spec "$m")" || return 2
-  IFS='|' read -r files names tests extra <<<"$s"
+  IFS='|' read -r files names tests extra conf <<<"$s"
   local glob="$names"
   dir="$SCRATCH/$m"
   if [[ "${MUTATION_KEEP:-0}" != 1 || ! -d "$dir" ]]; then
@@ -80,6 +82,7 @@ run_module() {
   fi
   local existing=() t
   for t in $(cd "$dir" && echo $tests); do [[ -e "$dir/$t" ]] && existing+=("$t"); done
+  local conf_lines="${conf//;/$'\n'}"
   # shellcheck disable=SC2046
   cat >>"$dir/pyproject.toml" <<EOF
 
@@ -92,6 +95,7 @@ pytest_add_cli_args_test_selection = $(toml_list "${existing[@]}")
 use_git_change_detection = false
 # a mutant that loops is stopped after 10x its tests' measured time (CPU seconds), not mutmut's 30x
 timeout_multiplier = 5.0
+$conf_lines
 EOF
   echo "$glob" >"$dir/names"
   echo "== $m: mutating $files, tests: $tests"
