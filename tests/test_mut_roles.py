@@ -402,3 +402,9 @@ def test_mono_tie_keeps_the_first_speaker_as_agent():
     assert d.scores == [W["first_speaker"], W["agent_phrases"]] == [0.5, 0.5]
     assert [t[0] for t in turns] == ["agent", "customer"] and d.unknown
     assert d.confidence == pytest.approx(0.2)
+
+
+def test_unknown_language_uses_english_price_cues_too():
+    seq = [(1, "How much is the move?"), (0, "Nine hundred.")]
+    assert roles.dialogue_evidence(seq, None)[0] == [W["price_answer"], 0.0]
+    assert roles.dialogue_evidence(seq, "de")[0] == [W["price_answer"], 0.0]
