@@ -395,3 +395,16 @@ def test_match_offer_edges_of_the_measures():
     assert not out[("need", "s")].mentioned and out[("need", "s")].lemma_share == 0.0
     assert not out[("need", "t")].mentioned and out[("need", "t")].lemma_share == 0.0
     assert out[("need", "3")].mentioned and not out[("need", "2")].mentioned
+
+
+def test_script_recommendation_fields_and_the_step_floor():
+    members = {("objection", "keys"): {"c1", "c2"}}
+    steps = [_step("edge", 0, 0, 1, 1, total=3, done=1, skipped=2)]         # skipped == floor (2): shown
+    recs = rec.script_recommendations(data(members=members),
+                                      {"objections": [_objection("keys", "none", "No keys")], "steps": steps}, TR)
+    assert [(r["kind"], r["area"], r["detail"]) for r in recs] == [("objection", "script", ""), ("step", "script", "")]
+    assert recs[1]["quote"] is None and recs[1]["theme_id"] == "edge"
+    # Russian support counts the calls in the genitive: "из 2 звонков", not "2 звонка"
+    d = data(n_calls=2, outcomes=["won", "lost"])
+    d.lang = "ru"
+    assert rec.Wording(TR_RU, "ru").support(1, 2, 1, 0)["text"].startswith("Опора: 1 из 2 звонков")
