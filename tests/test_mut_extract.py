@@ -407,6 +407,7 @@ def test_extraction_emits_the_opening_with_its_confidence():
     assert [(s.turn, s.text, s.confidence) for s in ops] == [(1, "I want to change my flight.", 0.8)]
 
 
+@pytest.mark.slow  # e5 in the test: the fast suite runs the shipped model in tests/test_extract_cases.py
 def test_shipped_model_path():
     c = call("en", [("agent", "Bluecrest Airways, how can I help?"),
                     ("customer", "I need a flight to Denver. It is way too expensive for me, I am afraid.")])
