@@ -759,6 +759,15 @@ def name_like(word: str) -> bool:
     return w.capitalize() in rules.en_first and w.capitalize() not in rules.en_ambiguous
 
 
+def number_like(term: str) -> bool:
+    """A term (words or lemmas) made of digits and number words only ("ноль девять", "six two
+    eight"): in a theme's key terms such a term is most likely a piece of a number someone dictated,
+    and cut from its call it can no longer be recognised as one, so redacted outputs leave it out."""
+    words = [w for w in re.findall(r"\w+", str(term or "").lower())]
+    rules = _rules()
+    return bool(words) and all(_is_number_token(w, rules) for w in words)
+
+
 def drop_personal_lemmas(docs: Sequence[list[str]], texts: Sequence[str],
                          lemmatize: Callable[[list[str]], list[list[str]]]) -> list[list[str]]:
     """`docs` (one lemma list per text) without the lemmas of names and e-mails found in `texts`

@@ -149,10 +149,8 @@ DICTATED = ("семьсот двадцать два", "ноль девять", "
 THEME_TERM_FILES = ("report/tables/themes.csv", "report/report.xlsx")
 
 
-@pytest.mark.xfail(strict=True, reason="known leak: a theme's label and terms are cut from its statements' "
-                   "lemmas and redacted without the call as context, so pieces of a phone number dictated over "
-                   "several turns ('восемнадцать ноль', 'ноль девять') stay in themes.csv and report.xlsx when "
-                   "such a turn is a statement (the shipped extractor never makes one of it)")
+# A theme's label and terms are cut from its statements' lemmas; pieces of a number dictated over
+# several turns ("ноль девять") are unrecognisable there, so redacted outputs drop number-only terms.
 def test_theme_terms_carry_no_piece_of_a_number_dictated_over_turns(chain):
     out, _ = chain
     assert found({k: out["on"][k] for k in THEME_TERM_FILES}, DICTATED) == {}
@@ -167,10 +165,6 @@ def test_no_kind_of_personal_data_in_any_output_with_redaction_on(chain):
             "report/tables/quotes.csv", "statements.jsonl", "calls.json", "calls.csv", "calls.parquet",
             "gaps/adherence.csv"} <= set(out["on"]), sorted(out["on"])
     leaks = found(out["on"], ALL)
-    # the known leak below (theme terms of a number dictated over turns) is its own strict xfail test
-    for secret, files in list(leaks.items()):
-        if secret in DICTATED and set(files) <= set(THEME_TERM_FILES):
-            del leaks[secret]
     assert leaks == {}
     assert found({f"line{i}": s for i, s in enumerate(said)}, ALL) == {}
     assert found(out["on"], ["Олег Смирнов", "Zoltan Kowalczyk"]) == {}

@@ -522,6 +522,10 @@ class ReportData:
                 break
         from ..redact import name_like
 
+        from ..redact import number_like
+
+        if number_like(shown):
+            return " / ".join(self._shown_terms(terms)[:3]) or "[…]"
         if any(name_like(w) for w in re.findall(r"\w+", shown)):
             shown = " / ".join(self._shown_terms(terms)[:3]) or self.redact(
                 " ".join("[…]" if name_like(w) else w for w in shown.split()))
@@ -532,10 +536,11 @@ class ReportData:
         of terms) is dropped."""
         if not self.gate.enabled:
             return terms
-        from ..redact import name_like
+        from ..redact import name_like, number_like
 
+        # a term of number words alone is most likely a piece of a dictated number (see number_like)
         return [t for t in (self.redact(x) for x in terms)
-                if "[" not in t and not any(name_like(w) for w in t.split())]
+                if "[" not in t and not any(name_like(w) for w in t.split()) and not number_like(t)]
 
     def failed_calls(self) -> list[dict[str, Any]]:
         g = self.gate
