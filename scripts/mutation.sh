@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Mutation testing of the core modules with mutmut 3 (`pip install -e ".[mutation]"`). Not part of CI:
-# it takes minutes per module (figures and survivors: README "Testing", docs/mutation-survivors.md).
+# it takes minutes per module (figures: README "Mutation testing"; survivors: docs/mutation-survivors.md).
 #
 #   scripts/mutation.sh [MODULE...]     MODULE: roles recommend redact extract transcribe themes gaps (default: all)
 #   scripts/mutation.sh --survivors MODULE...   the last run's surviving mutants with their changes
