@@ -345,7 +345,9 @@ def _is_name_word(tok: str, text: str, start: int, rules: _Rules, after_cue: boo
     if strong:
         return tok.isalpha() or "'" in tok or "-" in tok
     if not cap:
-        return False
+        # lowercase transcripts (human or speech-recogniser): "thanks john", "hi this is mary from..."
+        # after a cue, an unambiguous first name ("will", "mark", "hope" are not) is a name
+        return after_cue and name_like(tok)
     if after_cue:
         return True
     if tok in rules.en_first:

@@ -144,3 +144,20 @@ def test_checksums():
     assert inn_ok("7707083893") and not inn_ok("7707083894")
     assert inn_ok("500100732259") and not inn_ok("500100732250")
     assert not inn_ok("0000000000")
+
+
+@pytest.mark.parametrize("text,name", [
+    ("hi this is john from acme", "john"),
+    ("thanks john", "john"),
+    ("hello mary how are you", "mary"),
+])
+def test_lowercase_first_name_after_a_cue(text, name):
+    """Human and speech-recogniser transcripts are often all lowercase: a first name after a cue goes."""
+    assert name not in redact(text, "en")
+
+
+@pytest.mark.parametrize("text", ["thank you will do", "hi will you help me", "thanks mark", "hello june",
+                                  "i am calling about a loan"])
+def test_lowercase_common_words_after_a_cue_stay(text):
+    """Names that are also common words ("will", "mark", "june") stay when lowercase: no capital, no proof."""
+    assert redact(text, "en") == text
