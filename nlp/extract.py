@@ -836,9 +836,10 @@ def read_labelled(dirs: Iterable[str | Path]) -> list[tuple[Call, dict, str]]:
     return out
 
 
-def training_set(items: Sequence[tuple[Call, dict, str]]) -> tuple[list[Unit], list[str]]:
-    calls = [c for c, _, _ in items]
-    ups = call_units(calls)
+def training_set(items: Sequence[tuple[Call, dict, str]],
+                 units_per_call: Sequence[Sequence[Unit]] | None = None) -> tuple[list[Unit], list[str]]:
+    """Units and their gold kinds; `units_per_call` (one list per item) reuses units already made."""
+    ups = units_per_call if units_per_call is not None else call_units([c for c, _, _ in items])
     X: list[Unit] = []
     y: list[str] = []
     for (c, lab, _), us in zip(items, ups):

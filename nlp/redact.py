@@ -765,7 +765,7 @@ def number_like(term: str) -> bool:
     """A term (words or lemmas) made of digits and number words only ("ноль девять", "six two
     eight"): in a theme's key terms such a term is most likely a piece of a number someone dictated,
     and cut from its call it can no longer be recognised as one, so redacted outputs leave it out."""
-    words = [w for w in re.findall(r"\w+", str(term or "").lower())]
+    words = re.findall(r"\w+", str(term or "").lower())
     rules = _rules()
     return bool(words) and all(_is_number_token(w, rules) for w in words)
 

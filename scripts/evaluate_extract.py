@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nlp.extract import (LABEL_KINDS, StatementClassifier, call_units, embed_units,  # noqa: E402
-                         extract_units, load_model, read_labelled, spans_match, unit_groups, unit_labels,
+                         extract_units, load_model, read_labelled, spans_match, training_set, unit_groups,
                          words)
 
 
@@ -129,11 +129,7 @@ def _prepare(items, store, dense: bool = True) -> None:
 
 
 def _fit(train, params):
-    X, y = [], []
-    for c, lab, _ in train:
-        us = _UNITS[c.call_id]
-        X.extend(us)
-        y.extend(unit_labels(us, lab.get("statements", [])))
+    X, y = training_set(train, [_UNITS[c.call_id] for c, _, _ in train])
     return StatementClassifier(**params).fit(X, y, groups=unit_groups(train, X))
 
 

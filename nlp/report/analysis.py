@@ -520,9 +520,7 @@ class ReportData:
             if in_context != label:
                 shown = in_context
                 break
-        from ..redact import name_like
-
-        from ..redact import number_like
+        from ..redact import name_like, number_like
 
         if number_like(shown):
             return " / ".join(self._shown_terms(terms)[:3]) or "[…]"
